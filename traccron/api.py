@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The contract that tasks, scheduler types, listeners and history stores
+implement. The names and signatures are those of the original
+TracCronPlugin, so tasks written for it keep working."""
+
+import threading
+
+from trac.core import Interface
+
+
+class ICronTask(Interface):
+    """A task that the scheduler runs."""
+
+    def wake_up(self, *args):
+        """Called by the scheduler when the task is due.
+
+        `args` are the arguments of the schedule that fired, as strings.
+        An exception marks the run as failed; it is recorded in the
+        history with its traceback.
+        """
+
+    def getId(self):
+        """Return the key of this task in the `[traccron]` section."""
+
+    def getDescription(self):
+        """Return the description shown in the admin panel."""
+
+
+class ISchedulerType(Interface):
+    """A kind of schedule, configured as `<task>.<type id>` in trac.ini.
+
+    A scheduler type may also define
+    `next_trigger_time(self, task, value, after)`: it returns the first
+    aware `datetime` strictly after the aware `datetime` `after` at which
+    the schedule value `value` fires, or `None` if it never fires again,
+    and raises `ValueError` for an invalid value. Where it is defined the
+    ticker sleeps until that instant; otherwise it asks `isTriggerTime`
+    once a minute.
+    """
+
+    def getId(self):
+        """Return the key of this scheduler type, e.g. `daily`."""
+
+    def getHint(self):
+        """Return a short help text on the value format."""
+
+    def isTriggerTime(self, task, currentTime):
+        """Return whether `task` must run at `currentTime`, a
+        `time.struct_time` in the scheduler's time zone (to the minute).
+        """
+
+
+class ITaskEventListener(Interface):
+    """Notified around every run of a task.
+
+    During the calls, `current_run()` gives the details of the run.
+    """
+
+    def onStartTask(self, task):
+        """Called just before `task` runs."""
+
+    def onEndTask(self, task, success):
+        """Called when `task` has run; `success` is a `bool`."""
+
+    def getId(self):
+        """Return the key of this listener in the `[traccron]` section."""
+
+    def getDescription(self):
+        """Return the description shown in the admin panel."""
+
+
+class IHistoryTaskExecutionStore(Interface):
+    """Keeps the record of task runs."""
+
+    def addExecution(self, task, start, end, success):
+        """Record a run of `task`; `start` and `end` are seconds since the
+        epoch, `success` a `bool`."""
+
+    def getExecution(self, task=None, fromTime=None, toTime=None,
+                     sucess=None):
+        """Return the recorded runs as `(task, start, end, success)`
+        tuples, optionally filtered by task, start time and outcome.
+        (The misspelled `sucess` is the original keyword; implementations
+        also accept `success`.)"""
+
+    def clear(self):
+        """Forget every recorded run."""
+
+
+class TaskRun(object):
+    """What is known of one run of a task while listeners are called."""
+
+    __slots__ = ('task', 'task_id', 'schedule', 'args', 'fire_time',
+                 'started', 'ended', 'success', 'message', 'runner', 'id')
+
+    def __init__(self, task, task_id, schedule, args, fire_time, runner,
+                 id=None):
+        self.task = task
+        self.task_id = task_id
+        self.schedule = schedule
+        self.args = tuple(args)
+        self.fire_time = fire_time  # µs since the epoch, UTC
+        self.started = None         # µs since the epoch, UTC
+        self.ended = None
+        self.success = None
+        self.message = ''
+        self.runner = runner
+        self.id = id
+
+    def __repr__(self):
+        return '<TaskRun %s %s %s>' % (self.task_id, self.schedule,
+                                        self.fire_time)
+
+
+_local = threading.local()
+
+
+def current_run():
+    """Return the `TaskRun` being executed by the calling thread, or
+    `None` outside a run."""
+    return getattr(_local, 'run', None)
+
+
+def set_current_run(run):
+    _local.run = run

@@ -1,0 +1,405 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The Core component: the registry of tasks, scheduler types and
+listeners, the reading of `[traccron]` into schedules, and the running of
+one task."""
+
+import collections
+import difflib
+import threading
+import time
+import traceback
+from datetime import datetime, timedelta, timezone
+
+from trac.config import Option
+from trac.core import Component, ExtensionPoint, implements
+from trac.util import as_bool
+from trac.web.api import IRequestFilter
+
+from traccron import history
+from traccron.api import (ICronTask, IHistoryTaskExecutionStore,
+                          ISchedulerType, ITaskEventListener, TaskRun,
+                          set_current_run)
+from traccron.config import SECTION, ConfigError, CronConfig, local_zone
+from traccron.scheduler import schedule_values
+
+__all__ = ['Core', 'CronConfig', 'Problem', 'Schedule']
+
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+_GLOBAL_KEYS = ('ticker_enabled', 'ticker_interval', 'timezone',
+                'misfire_grace', 'catch_up', 'history_days',
+                'lease_seconds')
+_TASK_KEYS = ('enabled', 'max_instances', 'run_mode', 'catch_up')
+_BOOL_WORDS = ('yes', 'true', 'enabled', 'on', 'no', 'false', 'disabled',
+               'off')
+
+
+def to_us(dt):
+    """An aware datetime as µs since the epoch."""
+    return (dt - EPOCH) // _US
+
+
+def from_us(us, tz=UTC):
+    """µs since the epoch as an aware datetime in `tz`."""
+    return (EPOCH + us * _US).astimezone(tz)
+
+
+class Problem(collections.namedtuple('Problem', 'key value message')):
+    """Something wrong in `[traccron]`: the key, its value and why."""
+
+    def __str__(self):
+        return '[%s] %s = %s: %s' % (SECTION, self.key, self.value,
+                                     self.message)
+
+
+class _Trigger(object):
+    """A schedule value of a scheduler type that only offers
+    `next_trigger_time`."""
+
+    def __init__(self, stype, task, value):
+        self.stype, self.task, self.value = stype, task, value
+
+    def next_after(self, dt):
+        return self.stype.next_trigger_time(self.task, self.value, dt)
+
+
+class _EveryMinute(object):
+    """For a scheduler type with only `isTriggerTime`: every minute
+    boundary is a candidate, confirmed by asking the type."""
+
+    def next_after(self, dt):
+        us = to_us(dt)
+        return from_us(us - us % 60000000 + 60000000, dt.tzinfo)
+
+
+class Schedule(object):
+    """The schedules of one task for one scheduler type: the instants are
+    those of any of its values, each instant once."""
+
+    __slots__ = ('task', 'task_id', 'type_id', 'args', 'triggers', 'stype',
+                 'legacy', 'max_instances', 'run_mode', 'tz')
+
+    def __init__(self, task, stype, args, triggers, legacy, max_instances,
+                 run_mode, tz):
+        self.task = task
+        self.task_id = task.getId()
+        self.stype = stype
+        self.type_id = stype.getId()
+        self.args = tuple(args)
+        self.triggers = triggers
+        self.legacy = legacy
+        self.max_instances = max_instances
+        self.run_mode = run_mode
+        self.tz = tz
+
+    @property
+    def key(self):
+        return '%s.%s' % (self.task_id, self.type_id)
+
+    def next_after(self, dt):
+        """The first instant strictly after `dt` (aware), or `None`."""
+        dt = dt.astimezone(self.tz)
+        found = None
+        for trigger in self.triggers:
+            nxt = trigger.next_after(dt)
+            if nxt is not None and (found is None or to_us(nxt) <
+                                    to_us(found)):
+                found = nxt
+        return found
+
+    def confirm(self, fire):
+        """Whether the occurrence at `fire` really fires (asks the
+        scheduler type when it only has the old API)."""
+        if not self.legacy:
+            return True
+        return bool(self.stype.isTriggerTime(
+            self.task, fire.astimezone(self.tz).timetuple()))
+
+    def history_schedule(self, runner):
+        """The value of the `schedule` column for this schedule's runs."""
+        if self.run_mode == 'local':
+            return '%s@%s' % (self.type_id, runner)
+        return self.type_id
+
+
+class Core(Component):
+    """Runs tasks on schedules: reads `[traccron]`, keeps the registry of
+    tasks, scheduler types and listeners, and starts the ticker on the
+    first request."""
+
+    implements(IRequestFilter)
+
+    tasks = ExtensionPoint(ICronTask)
+    scheduler_types = ExtensionPoint(ISchedulerType)
+    listeners = ExtensionPoint(ITaskEventListener)
+    stores = ExtensionPoint(IHistoryTaskExecutionStore)
+
+    # Registry
+
+    def get_task_list(self):
+        return sorted(self.tasks, key=lambda t: t.getId())
+
+    def get_task(self, task_id):
+        for task in self.tasks:
+            if task.getId() == task_id:
+                return task
+        return None
+
+    def get_supported_schedulers(self):
+        return sorted(self.scheduler_types, key=lambda s: s.getId())
+
+    def get_task_listener_list(self):
+        return sorted(self.listeners, key=lambda l: l.getId())
+
+    def enabled_listeners(self):
+        config = CronConfig(self.env)
+        return [l for l in self.get_task_listener_list()
+                if config.is_task_listener_enabled(l.getId())]
+
+    # Reading the configuration
+
+    def timezone(self, problems=None):
+        try:
+            return CronConfig(self.env).get_timezone()
+        except ConfigError as e:
+            if problems is not None:
+                problems.append(Problem(e.key, e.value, e.reason))
+            return local_zone()
+
+    def build_schedules(self, after=None):
+        """Return `(schedules, problems)`: the enabled schedules and every
+        problem found in `[traccron]`. `after` (aware) is the instant from
+        which "never fires" is judged; default now."""
+        config = CronConfig(self.env)
+        problems = []
+        tz = self.timezone(problems)
+        after = (after or datetime.now(UTC)).astimezone(tz)
+        schedules = []
+        for task in self.get_task_list():
+            task_id = task.getId()
+            run_mode = self._checked(problems, 'cluster', config.get_run_mode,
+                                     task_id)
+            max_instances = self._checked(problems, 1,
+                                          config.get_max_instances, task_id)
+            for stype in self.get_supported_schedulers():
+                raw = config.get_schedule_value(task_id, stype.getId())
+                if not raw:
+                    continue
+                triggers, legacy = self._triggers(task, stype, raw, tz,
+                                                  after, problems)
+                if (triggers and config.is_task_enabled(task_id) and
+                        config.is_schedule_enabled(task_id, stype.getId())):
+                    schedules.append(Schedule(
+                        task, stype,
+                        config.get_schedule_arg_list(task_id, stype.getId()),
+                        triggers, legacy, max_instances, run_mode, tz))
+        problems.extend(self._invalid_values(config))
+        problems.extend(self._unknown_keys())
+        return schedules, problems
+
+    def check(self):
+        """Return every problem found in `[traccron]`."""
+        return self.build_schedules()[1]
+
+    def _checked(self, problems, default, getter, *args):
+        try:
+            return getter(*args)
+        except ConfigError as e:
+            problems.append(Problem(e.key, e.value, e.reason))
+            return default
+
+    def _triggers(self, task, stype, raw, tz, after, problems):
+        key = '%s.%s' % (task.getId(), stype.getId())
+        compile_ = getattr(stype, 'compile', None)
+        if compile_ is None and not hasattr(stype, 'next_trigger_time'):
+            return [_EveryMinute()], True
+        triggers = []
+        for value in schedule_values(stype, raw):
+            try:
+                if compile_ is not None:
+                    trigger = compile_(value, tz)
+                else:
+                    trigger = _Trigger(stype, task, value)
+                first = trigger.next_after(after)
+            except ValueError as e:
+                problems.append(Problem(key, value, str(e)))
+                continue
+            except Exception as e:
+                self.log.error('Scheduler type %s failed on %s = %s',
+                               stype.getId(), key, value, exc_info=True)
+                problems.append(Problem(key, value, 'scheduler type '
+                                        'failed: %s' % e))
+                continue
+            if first is None:
+                problems.append(Problem(key, value,
+                                        'this schedule never fires'))
+                continue
+            triggers.append(trigger)
+        return triggers, False
+
+    def _invalid_values(self, config):
+        section = config.section
+        for key in section:
+            value = section.get(key)
+            if key in ('ticker_interval', 'misfire_grace', 'history_days',
+                       'lease_seconds', 'email_task_event.limit') or \
+                    key.endswith('.max_instances'):
+                minimum = 0 if key in ('misfire_grace', 'history_days') \
+                    else 1
+                text = (value or '').strip()
+                if text and not (text.isdigit() and int(text) >= minimum):
+                    yield Problem(key, value, 'expected a whole number '
+                                  '>= %d' % minimum)
+            elif key == 'ticker_enabled' or key.endswith(
+                    ('.enabled', '.only_error', 'catch_up')):
+                text = (value or '').strip().lower()
+                if text and text not in _BOOL_WORDS and \
+                        not _is_number(text):
+                    yield Problem(key, value, 'expected true or false')
+
+    def known_keys(self):
+        """Every key that `[traccron]` may hold with the components that
+        are enabled."""
+        known = set(_GLOBAL_KEYS)
+        known.update(name for (section, name)
+                     in Option.get_registry(self.compmgr) if
+                     section == SECTION)
+        types = [s.getId() for s in self.scheduler_types]
+        for task in self.tasks:
+            tid = task.getId()
+            known.update('%s.%s' % (tid, k) for k in _TASK_KEYS)
+            for t in types:
+                known.update(('%s.%s' % (tid, t), '%s.%s.enabled' % (tid, t),
+                              '%s.%s.arg' % (tid, t)))
+        for listener in self.listeners:
+            known.add(listener.getId() + '.enabled')
+        return known
+
+    def _unknown_keys(self):
+        known = self.known_keys()
+        section = self.config[SECTION]
+        for key in section:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            message = 'unknown key, ignored'
+            if close:
+                message += '; did you mean %s?' % close[0]
+            yield Problem(key, section.get(key), message)
+
+    # Running a task
+
+    def execute(self, run, finish_env=None, clock=time):
+        """Run `run.task` with its arguments: listeners' `onStartTask`,
+        `wake_up`, listeners' `onEndTask`, then complete the history row.
+        Nothing raised by the task or a listener escapes."""
+        task = run.task
+        listeners = self.enabled_listeners()
+        notes = []
+        set_current_run(run)
+        try:
+            if run.started is None:
+                run.started = int(clock.time() * 1e6)
+            for listener in listeners:
+                self._call_listener(listener, 'onStartTask', notes, task)
+            try:
+                task.wake_up(*run.args)
+            except Exception:
+                run.success = False
+                run.message = traceback.format_exc()
+                self.log.error('Task %s failed:\n%s', run.task_id,
+                               run.message)
+            else:
+                run.success = True
+            run.ended = int(clock.time() * 1e6)
+            for listener in listeners:
+                self._call_listener(listener, 'onEndTask', notes, task,
+                                    run.success)
+        finally:
+            set_current_run(None)
+        if notes:
+            run.message = '\n'.join(filter(None, [run.message] + notes))
+        if run.id is not None:
+            env = finish_env or self.env
+            try:
+                history.finish(env, run.id, run.ended,
+                               'success' if run.success else 'failure',
+                               run.message)
+            except Exception:
+                self.log.error('Could not record the end of task %s',
+                               run.task_id, exc_info=True)
+        return run.success
+
+    def _call_listener(self, listener, method, notes, *args):
+        try:
+            getattr(listener, method)(*args)
+        except Exception:
+            self.log.error('Listener %s failed in %s', listener.getId(),
+                           method, exc_info=True)
+            notes.append('listener %s failed in %s:\n%s'
+                         % (listener.getId(), method, traceback.format_exc()))
+
+    def run_now(self, task_id, args=None, wait=False, clock=time):
+        """Run a task at once, recorded with schedule `manual`. Returns the
+        `TaskRun`; with `wait` the run is finished on return, otherwise it
+        goes on in a worker thread."""
+        task = self.get_task(task_id)
+        if task is None:
+            raise ValueError('no task %r' % task_id)
+        if args is None:
+            args = ()
+        runner = history.runner_id()
+        now = int(clock.time() * 1e6)
+        while True:
+            claim = history.Claim(task_id, 'manual', now, now)
+            if history.claim(self.env, [claim], runner, now):
+                break
+            now += 1  # two manual runs in the same µs
+        run = TaskRun(task, task_id, 'manual', args, now, runner, claim.id)
+        run.started = now
+        if wait:
+            self.execute(run, clock=clock)
+        else:
+            thread = threading.Thread(target=self._execute_in_thread,
+                                      args=(run, clock),
+                                      name='traccron-run-%s' % task_id)
+            thread.daemon = True
+            thread.start()
+        return run
+
+    def _execute_in_thread(self, run, clock):
+        try:
+            self.execute(run, clock=clock)
+        finally:
+            self.env.shutdown(threading.get_ident())
+
+    # IRequestFilter methods
+
+    def pre_process_request(self, req, handler):
+        from traccron.ticker import ensure_ticker
+        try:
+            ensure_ticker(self.env)
+        except Exception:
+            self.log.error('Could not start the TracCron ticker',
+                           exc_info=True)
+        return handler
+
+    def post_process_request(self, req, template, data, metadata):
+        return template, data, metadata
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The `cron_history` table: schema, creation and upgrades."""
+
+from trac.core import Component, implements
+from trac.db.api import DatabaseManager
+from trac.db.schema import Column, Index, Table
+from trac.env import IEnvironmentSetupParticipant
+
+VERSION_NAME = 'traccron_version'
+SCHEMA_VERSION = 1
+
+SCHEMA = [
+    Table('cron_history', key='id')[
+        Column('id', auto_increment=True),
+        Column('task', key_size=100),
+        Column('schedule', key_size=150),
+        Column('fire_time', type='int64'),
+        Column('started', type='int64'),
+        Column('ended', type='int64'),
+        Column('status', key_size=20),
+        Column('message'),
+        Column('runner'),
+        Column('heartbeat', type='int64'),
+        Index(['task', 'schedule', 'fire_time'], unique=True),
+        Index(['started']),
+        Index(['status']),
+    ],
+]
+
+
+class CronSetup(Component):
+    """Creates and upgrades the `cron_history` table."""
+
+    implements(IEnvironmentSetupParticipant)
+
+    def environment_created(self):
+        self.upgrade_environment()
+
+    def environment_needs_upgrade(self):
+        dbm = DatabaseManager(self.env)
+        return dbm.needs_upgrade(SCHEMA_VERSION, VERSION_NAME)
+
+    def upgrade_environment(self):
+        dbm = DatabaseManager(self.env)
+        version = dbm.get_database_version(VERSION_NAME)
+        if not version:
+            # A table left behind without its version row (for example by
+            # EnvironmentStub.reset_db) is kept as it is.
+            if 'cron_history' not in dbm.get_table_names():
+                dbm.create_tables(SCHEMA)
+            dbm.set_database_version(SCHEMA_VERSION, VERSION_NAME)
+        # Later schema versions upgrade here, one step at a time.

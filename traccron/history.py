@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The `cron_history` table: claim, finish, heartbeat, query, purge.
+
+Every run has one row. The row is inserted before the task runs and its
+unique key `(task, schedule, fire_time)` is the claim: when several
+processes share the database, only the one whose insert succeeds runs the
+occurrence.
+"""
+
+import collections
+import os
+import socket
+import threading
+
+from trac.core import Component, ExtensionPoint, implements
+from trac.db.api import DatabaseManager
+
+from traccron.api import ICronTask, IHistoryTaskExecutionStore
+
+STATUSES = ('running', 'success', 'failure', 'skipped', 'missed',
+            'interrupted')
+
+_COLUMNS = ('id', 'task', 'schedule', 'fire_time', 'started', 'ended',
+            'status', 'message', 'runner', 'heartbeat')
+
+_INSERT = {
+    'sqlite': 'INSERT OR IGNORE INTO cron_history '
+              '(task, schedule, fire_time, started, status, message, '
+              'runner, heartbeat) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)',
+    'postgres': 'INSERT INTO cron_history '
+                '(task, schedule, fire_time, started, status, message, '
+                'runner, heartbeat) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) '
+                'ON CONFLICT DO NOTHING',
+    'mysql': 'INSERT IGNORE INTO cron_history '
+             '(task, schedule, fire_time, started, status, message, '
+             'runner, heartbeat) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)',
+}
+
+
+def runner_id():
+    """This process, as `host:pid`."""
+    return '%s:%d' % (socket.gethostname(), os.getpid())
+
+
+def _dialect(env):
+    scheme = DatabaseManager(env).connection_uri.split(':', 1)[0]
+    return 'postgres' if scheme == 'postgresql' else scheme
+
+
+class Row(collections.namedtuple('Row', _COLUMNS)):
+    """One row of `cron_history`; times in µs since the epoch (UTC)."""
+
+    @property
+    def duration(self):
+        if self.started is None or self.ended is None:
+            return None
+        return (self.ended - self.started) / 1e6
+
+
+class Claim(object):
+    """A row to insert: an occurrence about to run, or one recorded as
+    `skipped` or `missed`. `id` is set when the insert won."""
+
+    __slots__ = ('task', 'schedule', 'fire_time', 'started', 'status',
+                 'message', 'id')
+
+    def __init__(self, task, schedule, fire_time, started, status='running',
+                 message=''):
+        self.task = task
+        self.schedule = schedule
+        self.fire_time = fire_time
+        self.started = started
+        self.status = status
+        self.message = message
+        self.id = None
+
+
+def claim(env, claims, runner, now):
+    """Insert `claims` in one transaction. Sets `id` on each claim whose
+    row was inserted; a claim whose key exists already (another process
+    won it) keeps `id = None`. Returns the claims that were won."""
+    sql = _INSERT[_dialect(env)]
+    won = []
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        for c in claims:
+            cursor.execute(sql, (c.task, c.schedule, c.fire_time, c.started,
+                                 c.status, c.message, runner, now))
+            if cursor.rowcount == 1:
+                c.id = db.get_last_id(cursor, 'cron_history')
+                won.append(c)
+    return won
+
+
+def running_counts(env, runner):
+    """Return `{task: (running anywhere, running in this process)}`."""
+    counts = {}
+    for task, row_runner, n in env.db_query("""
+            SELECT task, runner, COUNT(*) FROM cron_history
+            WHERE status='running' GROUP BY task, runner
+            """):
+        total, mine = counts.get(task, (0, 0))
+        counts[task] = (total + n, mine + (n if row_runner == runner else 0))
+    return counts
+
+
+def finish(env, id, ended, status, message=''):
+    """Complete the row of a run with its outcome."""
+    env.db_transaction("""
+        UPDATE cron_history SET ended=%s, status=%s, message=%s, heartbeat=%s
+        WHERE id=%s AND status='running'
+        """, (ended, status, message, ended, id))
+
+
+def heartbeat(env, ids, now):
+    """Tell other processes that the runs `ids` are still going."""
+    with env.db_transaction as db:
+        for id in ids:
+            db("UPDATE cron_history SET heartbeat=%s WHERE id=%s", (now, id))
+
+
+def mark_interrupted(env, now, lease_us, runner):
+    """Record as `interrupted` the running rows whose process stopped
+    sending heartbeats more than `lease_us` µs ago. Returns their ids."""
+    limit = now - lease_us
+    with env.db_transaction as db:
+        ids = [id for id, in db("""
+            SELECT id FROM cron_history
+            WHERE status='running' AND heartbeat<%s
+            """, (limit,))]
+        for id in ids:
+            db("""
+                UPDATE cron_history SET status='interrupted', ended=%s,
+                  message=%s
+                WHERE id=%s AND status='running' AND heartbeat<%s
+                """, (now, 'no heartbeat from its runner since it was '
+                           'claimed or last seen (noticed by %s)' % runner,
+                      id, limit))
+    return ids
+
+
+def purge(env, before):
+    """Delete the rows of runs (or occurrences) older than `before` µs."""
+    env.db_transaction("""
+        DELETE FROM cron_history WHERE status<>'running' AND
+          (started<%s OR (started IS NULL AND fire_time<%s))
+        """, (before, before))
+
+
+def clear(env):
+    """Delete every finished row (running rows are kept: they are claims)."""
+    env.db_transaction("DELETE FROM cron_history WHERE status<>'running'")
+
+
+def _where(task=None, status=None, from_time=None, to_time=None):
+    clauses, args = [], []
+    if task:
+        clauses.append('task=%s')
+        args.append(task)
+    if status:
+        clauses.append('status=%s')
+        args.append(status)
+    if from_time is not None:
+        clauses.append('started>=%s')
+        args.append(from_time)
+    if to_time is not None:
+        clauses.append('started<=%s')
+        args.append(to_time)
+    return (' WHERE ' + ' AND '.join(clauses) if clauses else ''), args
+
+
+def query(env, task=None, status=None, from_time=None, to_time=None,
+          limit=None, offset=0):
+    """Return rows newest first."""
+    where, args = _where(task, status, from_time, to_time)
+    sql = 'SELECT %s FROM cron_history%s ORDER BY id DESC' % (
+        ', '.join(_COLUMNS), where)
+    if limit is not None:
+        sql += ' LIMIT %s OFFSET %s'
+        args += [int(limit), int(offset)]
+    return [Row(*r) for r in env.db_query(sql, args)]
+
+
+def count(env, task=None, status=None):
+    where, args = _where(task, status)
+    return env.db_query('SELECT COUNT(*) FROM cron_history' + where,
+                        args)[0][0]
+
+
+def get(env, id):
+    rows = env.db_query('SELECT %s FROM cron_history WHERE id=%%s'
+                        % ', '.join(_COLUMNS), (id,))
+    return Row(*rows[0]) if rows else None
+
+
+def _seconds(us):
+    return None if us is None else us / 1e6
+
+
+def _us(seconds):
+    return None if seconds is None else int(round(seconds * 1e6))
+
+
+class DbHistoryStore(Component):
+    """The history kept in the `cron_history` table, seen through the
+    original plugin's store interface."""
+
+    implements(IHistoryTaskExecutionStore)
+
+    tasks = ExtensionPoint(ICronTask)
+
+    def addExecution(self, task, start, end, success):
+        task_id = task if isinstance(task, str) else task.getId()
+        start_us = _us(start)
+        with self.env.db_transaction as db:
+            # A run recorded from outside keeps its own start time; equal
+            # start times of one task get distinct keys.
+            while db("""SELECT 1 FROM cron_history
+                        WHERE task=%s AND schedule='external'
+                        AND fire_time=%s""", (task_id, start_us)):
+                start_us += 1
+            db("""
+                INSERT INTO cron_history (task, schedule, fire_time, started,
+                  ended, status, message, runner, heartbeat)
+                VALUES (%s, 'external', %s, %s, %s, %s, '', %s, %s)
+                """, (task_id, start_us, start_us, _us(end),
+                      'success' if success else 'failure', runner_id(),
+                      _us(end)))
+
+    def getExecution(self, task=None, fromTime=None, toTime=None,
+                     sucess=None, success=None):
+        if success is None:
+            success = sucess
+        task_id = None
+        if task is not None:
+            task_id = task if isinstance(task, str) else task.getId()
+        status = None if success is None else \
+            ('success' if success else 'failure')
+        by_id = dict((t.getId(), t) for t in self.tasks)
+        rows = query(self.env, task=task_id, status=status,
+                     from_time=_us(fromTime), to_time=_us(toTime))
+        return [(by_id.get(r.task, r.task), _seconds(r.started),
+                 _seconds(r.ended), r.status == 'success')
+                for r in reversed(rows)
+                if r.status in ('success', 'failure')]
+
+    def clear(self):
+        clear(self.env)
+
+
+class MemoryHistoryStore(Component):
+    """The original in-memory history, kept for readers of the old API.
+    It holds the most recent runs of this process only (at most
+    `max_entries`); the database history is the record."""
+
+    implements(IHistoryTaskExecutionStore)
+
+    max_entries = 1000
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = collections.deque(maxlen=self.max_entries)
+
+    def addExecution(self, task, start, end, success):
+        with self._lock:
+            self._entries.append((task, start, end, bool(success)))
+
+    def getExecution(self, task=None, fromTime=None, toTime=None,
+                     sucess=None, success=None):
+        if success is None:
+            success = sucess
+        task_id = None
+        if task is not None:
+            task_id = task if isinstance(task, str) else task.getId()
+        with self._lock:
+            entries = list(self._entries)
+        return [e for e in entries
+                if (task_id is None or
+                    (e[0] if isinstance(e[0], str) else e[0].getId())
+                    == task_id)
+                and (fromTime is None or e[1] >= fromTime)
+                and (toTime is None or e[1] <= toTime)
+                and (success is None or e[3] == bool(success))]
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The bundled scheduler types: hourly, daily, weekly, monthly and cron.
+
+Each value is parsed once into numbers and then into the equivalent cron
+expression, so that every type follows the same daylight-saving rules
+(SPEC §5): `daily 02h30` behaves exactly like `30 2 * * *`.
+"""
+
+import re
+from functools import lru_cache
+
+from trac.core import Component, implements
+
+from traccron.api import ISchedulerType
+from traccron.config import CronConfig
+from traccron.cron import CronExpression
+
+
+def _number(text, what, low, high, form):
+    if not text.isdigit():
+        raise ValueError('%s %r is not a number (expected %s)'
+                         % (what, text, form))
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError('%s %d is out of range %d-%d (expected %s)'
+                         % (what, value, low, high, form))
+    return value
+
+
+_HOUR_MINUTE = re.compile(r'^\s*(\S*?)\s*[hH:]\s*(\S*?)\s*$')
+_DAY_AT = re.compile(r'^\s*(\S*?)\s*@\s*(.*?)\s*$')
+
+
+def _parse_time(text, form):
+    match = _HOUR_MINUTE.match(text)
+    if not match:
+        raise ValueError('%r is not a time (expected %s)' % (text, form))
+    return (_number(match.group(1), 'hour', 0, 23, form),
+            _number(match.group(2), 'minute', 0, 59, form))
+
+
+def _parse_day_at(text, what, low, high, form):
+    match = _DAY_AT.match(text)
+    if not match:
+        raise ValueError('%r has no day (expected %s)' % (text, form))
+    day = _number(match.group(1), what, low, high, form)
+    return (day,) + _parse_time(match.group(2), form)
+
+
+class _SchedulerTypeBase(Component):
+    """Common part of the bundled scheduler types: a value is compiled once
+    per zone into an object with `next_after(dt)`."""
+
+    abstract = True
+
+    def getId(self):
+        return self.type_id
+
+    def getHint(self):
+        return self.hint
+
+    def compile(self, value, tz):
+        """Return the trigger for one schedule value: an object whose
+        `next_after(dt)` gives the next fire instant. Raises `ValueError`
+        naming what is wrong."""
+        value = value.strip()
+        if not value:
+            raise ValueError('empty value (expected %s)' % self.form)
+        return _compile(self.__class__, value, tz)
+
+    def next_trigger_time(self, task, value, after):
+        return self.compile(value, after.tzinfo).next_after(after)
+
+    def isTriggerTime(self, task, currentTime):
+        config = CronConfig(self.env)
+        for value in config.get_schedule_value_list(task, self.type_id):
+            try:
+                if self.matches(self.parse(value), currentTime):
+                    return True
+            except ValueError:
+                continue
+        return False
+
+
+@lru_cache(maxsize=4096)
+def _compile(cls, value, tz):
+    return CronExpression(cls.to_cron(cls.parse(value)), tz)
+
+
+class HourlyScheduler(_SchedulerTypeBase):
+    """Fires every hour at the given minute."""
+
+    implements(ISchedulerType)
+
+    type_id = 'hourly'
+    form = 'M, the minute 0-59, e.g. 17'
+    hint = 'minute of the hour (0-59), e.g. 17'
+
+    @classmethod
+    def parse(cls, value):
+        return (_number(value.strip(), 'minute', 0, 59, cls.form),)
+
+    @staticmethod
+    def to_cron(fields):
+        return '%d * * * *' % fields
+
+    @staticmethod
+    def matches(fields, t):
+        return t.tm_min == fields[0]
+
+
+class DailyScheduler(_SchedulerTypeBase):
+    """Fires every day at the given time."""
+
+    implements(ISchedulerType)
+
+    type_id = 'daily'
+    form = 'HhM, e.g. 21h19 or 08:05'
+    hint = 'time of day HhM (or H:M), e.g. 21h19'
+
+    @classmethod
+    def parse(cls, value):
+        return _parse_time(value, cls.form)
+
+    @staticmethod
+    def to_cron(fields):
+        hour, minute = fields
+        return '%d %d * * *' % (minute, hour)
+
+    @staticmethod
+    def matches(fields, t):
+        return (t.tm_hour, t.tm_min) == fields
+
+
+class WeeklyScheduler(_SchedulerTypeBase):
+    """Fires every week on the given day (0 = Monday) and time."""
+
+    implements(ISchedulerType)
+
+    type_id = 'weekly'
+    form = 'D@HhM, D = day of week 0-6 with 0 = Monday, e.g. 4@21h28'
+    hint = 'day of week (0 = Monday) @ time, e.g. 4@21h28'
+
+    @classmethod
+    def parse(cls, value):
+        return _parse_day_at(value, 'day of week', 0, 6, cls.form)
+
+    @staticmethod
+    def to_cron(fields):
+        day, hour, minute = fields
+        # cron counts from Sunday = 0; this type from Monday = 0.
+        return '%d %d * * %d' % (minute, hour, (day + 1) % 7)
+
+    @staticmethod
+    def matches(fields, t):
+        return (t.tm_wday, t.tm_hour, t.tm_min) == fields
+
+
+class MonthlyScheduler(_SchedulerTypeBase):
+    """Fires every month on the given day and time; months without that
+    day are skipped."""
+
+    implements(ISchedulerType)
+
+    type_id = 'monthly'
+    form = 'D@HhM, D = day of month 1-31, e.g. 15@21h15'
+    hint = 'day of month (1-31) @ time, e.g. 15@21h15'
+
+    @classmethod
+    def parse(cls, value):
+        return _parse_day_at(value, 'day of month', 1, 31, cls.form)
+
+    @staticmethod
+    def to_cron(fields):
+        day, hour, minute = fields
+        return '%d %d %d * *' % (minute, hour, day)
+
+    @staticmethod
+    def matches(fields, t):
+        return (t.tm_mday, t.tm_hour, t.tm_min) == fields
+
+
+def schedule_values(stype, raw):
+    """Split the raw value of `<task>.<type>` into single values, with the
+    rule of the scheduler type (cron expressions contain commas)."""
+    splitter = getattr(stype, 'split_values', None)
+    if splitter is not None:
+        return splitter(raw)
+    # Empty items are kept so that `17, , 18` is reported, not ignored.
+    return [value.strip() for value in raw.split(',')]
