@@ -9,7 +9,9 @@
 """Helpers shared by the tests: a clock the tests move, test environments,
 and reading the history table."""
 
+import importlib
 import os
+import pkgutil
 import threading
 from datetime import datetime, timezone
 
@@ -20,7 +22,14 @@ from traccron import history
 from traccron.db import CronSetup
 from traccron.ticker import Ticker
 
+import traccron
+
 UTC = timezone.utc
+
+# Import every module of the package so that all its Components exist (an
+# installed egg has Trac load them through its entry points).
+for _module in pkgutil.walk_packages(traccron.__path__, 'traccron.'):
+    importlib.import_module(_module.name)
 
 
 def epoch(dt):
@@ -85,7 +94,24 @@ def make_env(path, enable=(), config=None):
                ('components', 'traccron.*', 'enabled')]
     options += [('components', name, 'enabled') for name in enable]
     options += [('traccron', k, v) for k, v in (config or {}).items()]
-    return Environment(str(path), create=True, options=options)
+    return Environment(str(path), create=True, options=options,
+                       default_data=False)
+
+
+def write_section(env, text):
+    """Replace the `[traccron]` section of env's trac.ini by `text` (as an
+    administrator would edit the file) and have the env read it."""
+    with open(env.config.filename) as f:
+        lines = f.read().splitlines(True)
+    kept, inside = [], False
+    for line in lines:
+        if line.startswith('['):
+            inside = line.strip() == '[traccron]'
+        if not inside:
+            kept.append(line)
+    with open(env.config.filename, 'w') as f:
+        f.write(''.join(kept).rstrip('\n') + '\n\n' + text)
+    env.config.parse_if_needed(force=True)
 
 
 def run_ticker(env, clock, until, spawn=inline_spawn, config_check=None):

@@ -154,6 +154,12 @@ class Core(Component):
                 return task
         return None
 
+    def get_scheduler_type(self, type_id):
+        for stype in self.scheduler_types:
+            if stype.getId() == type_id:
+                return stype
+        return None
+
     def get_supported_schedulers(self):
         return sorted(self.scheduler_types, key=lambda s: s.getId())
 
@@ -209,6 +215,23 @@ class Core(Component):
     def check(self):
         """Return every problem found in `[traccron]`."""
         return self.build_schedules()[1]
+
+    def check_schedule_value(self, task_id, type_id, raw, after=None):
+        """Return the problems of `raw` as the value of
+        `<task_id>.<type_id>`, without touching the configuration: the
+        same parsing the ticker does."""
+        task = self.get_task(task_id)
+        stype = self.get_scheduler_type(type_id)
+        key = '%s.%s' % (task_id, type_id)
+        if task is None or stype is None:
+            return [Problem(key, raw, 'no such task or scheduler type')]
+        if not (raw or '').strip():
+            return []
+        problems = []
+        tz = self.timezone(problems)
+        after = (after or datetime.now(UTC)).astimezone(tz)
+        self._triggers(task, stype, raw, tz, after, problems)
+        return problems
 
     def _checked(self, problems, default, getter, *args):
         try:

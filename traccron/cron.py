@@ -137,7 +137,7 @@ def _number(field, text, item, position):
 
 def _values(field, item, position):
     """The values of one list item: ``*``, ``N``, ``A-B``, with ``/S``."""
-    base, slash, step_text = item.partition('/')
+    base, slash, step_text = item.upper().partition('/')
     step = 1
     if slash:
         if not _DIGITS.match(step_text):
@@ -201,20 +201,21 @@ class _MonthDays(object):
         for item, pos in _items(text, position):
             if not item:
                 raise field.error('empty list item in', text, position)
-            if item == 'L':
+            term = item.upper()
+            if term == 'L':
                 self.from_last.add(0)
-            elif item == 'LW':
+            elif term == 'LW':
                 self.last_weekday = True
-            elif item.startswith('L-'):
-                if not _DIGITS.match(item[2:]):
+            elif term.startswith('L-'):
+                if not _DIGITS.match(term[2:]):
                     raise field.error('invalid token', item, pos)
-                offset = int(item[2:])
+                offset = int(term[2:])
                 if offset > 30:
                     raise field.error('offset %d out of range 0-30 in'
                                       % offset, item, pos)
                 self.from_last.add(offset)
-            elif item.endswith('W'):
-                self.nearest.add(_number(field, item[:-1], item, pos))
+            elif term.endswith('W'):
+                self.nearest.add(_number(field, term[:-1], item, pos))
             else:
                 self.days.update(_values(field, item, pos))
         return self
@@ -257,13 +258,14 @@ class _WeekDays(object):
         for item, pos in _items(text, position):
             if not item:
                 raise field.error('empty list item in', text, position)
-            if item == 'L' and field is QUARTZ_DAY_OF_WEEK:
+            term = item.upper()
+            if term == 'L' and field is QUARTZ_DAY_OF_WEEK:
                 self.weekdays.add(self.to_weekday(7))
-            elif item.endswith('L') and len(item) > 1:
-                value = _number(field, item[:-1], item, pos)
+            elif term.endswith('L') and len(term) > 1:
+                value = _number(field, term[:-1], item, pos)
                 self.last.add(self.to_weekday(value))
-            elif '#' in item:
-                day, _, nth = item.partition('#')
+            elif '#' in term:
+                day, _, nth = term.partition('#')
                 value = _number(field, day, item, pos)
                 if not _DIGITS.match(nth):
                     raise field.error('invalid token', item, pos)
@@ -446,9 +448,8 @@ class CronExpression(object):
                                   '5, 6 or 7 fields'
                                   % (len(words), text.strip()),
                                   None, text.strip(), words[0][1])
-        words = [(word.upper(), position) for word, position in words]
         self._parse_fields(words)
-        return ' '.join(word for word, _ in words)
+        return ' '.join(word.upper() for word, _ in words)
 
     def _parse_fields(self, words):
         quartz = len(words) > 5

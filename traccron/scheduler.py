@@ -14,13 +14,14 @@ expression, so that every type follows the same daylight-saving rules
 """
 
 import re
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from trac.core import Component, implements
 
 from traccron.api import ISchedulerType
 from traccron.config import CronConfig
-from traccron.cron import CronExpression
+from traccron.cron import CronExpression, split_expressions
 
 
 def _number(text, what, low, high, form):
@@ -195,3 +196,58 @@ def schedule_values(stype, raw):
         return splitter(raw)
     # Empty items are kept so that `17, , 18` is reported, not ignored.
     return [value.strip() for value in raw.split(',')]
+
+
+class CronScheduler(_SchedulerTypeBase):
+    """Fires on a cron expression: Quartz (seconds first, 6 or 7 fields)
+    or Unix (5 fields), or a macro such as `@daily`."""
+
+    implements(ISchedulerType)
+
+    type_id = 'cron'
+    form = 'a cron expression, e.g. 0 0/2 * * * ? or */5 * * * *'
+    hint = ('cron expression: Quartz "sec min hour day month weekday '
+            '[year]" (e.g. 0 15 10 ? * MON-FRI) or Unix "min hour day '
+            'month weekday" (e.g. */5 * * * *); several separated by ;')
+
+    @staticmethod
+    def split_values(raw):
+        return split_expressions(raw)
+
+    def compile(self, value, tz):
+        value = value.strip()
+        if not value:
+            raise ValueError('empty value (expected %s)' % self.form)
+        return _compile_cron(value, tz)
+
+    def isTriggerTime(self, task, currentTime):
+        config = CronConfig(self.env)
+        raw = config.get_schedule_value(task, self.type_id)
+        if not raw:
+            return False
+        tz = _zone_or_none(config)
+        wall = datetime(*currentTime[:5])
+        instant = wall.replace(tzinfo=tz)
+        before = instant - timedelta(minutes=1)
+        for value in split_expressions(raw):
+            try:
+                nxt = self.compile(value, tz).next_after(before)
+            except ValueError:
+                continue
+            if nxt is not None and nxt.replace(tzinfo=None) < \
+                    wall + timedelta(minutes=1) and nxt.replace(
+                        tzinfo=None) >= wall:
+                return True
+        return False
+
+
+@lru_cache(maxsize=4096)
+def _compile_cron(value, tz):
+    return CronExpression(value, tz)
+
+
+def _zone_or_none(config):
+    try:
+        return config.get_timezone()
+    except ValueError:
+        return None

@@ -1,0 +1,191 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The `cron_history` table on SQLite, PostgreSQL and MariaDB: creation
+by `upgrade`, the claim, completion, queries, purge, and the stores of the
+original API."""
+
+from datetime import datetime, timezone
+
+import pytest
+from trac.db.api import DatabaseManager
+from trac.env import Environment
+
+from traccron import history
+from traccron.core import Core
+from traccron.db import SCHEMA_VERSION, VERSION_NAME, CronSetup
+from traccron.history import Claim, DbHistoryStore, MemoryHistoryStore
+
+from support import make_stub
+
+UTC = timezone.utc
+S = 1000000
+
+
+@pytest.fixture
+def env(tmp_path, db_uri):
+    """A real environment on each database, created without TracCron and
+    then upgraded with it, as an administrator would."""
+    path = str(tmp_path / 'env')
+    env = Environment(path, create=True, default_data=False, options=[
+        ('trac', 'database', db_uri),
+        ('components', 'traccron.*', 'disabled')])
+    assert 'cron_history' not in DatabaseManager(env).get_table_names()
+    env.config.set('components', 'traccron.*', 'enabled')
+    env.config.save()
+    env.shutdown()
+    env = Environment(path)
+    assert env.needs_upgrade()
+    env.upgrade()
+    yield env
+    env.shutdown()
+
+
+def test_upgrade_creates_the_table_and_version_row(env):
+    dbm = DatabaseManager(env)
+    assert 'cron_history' in dbm.get_table_names()
+    assert dbm.get_database_version(VERSION_NAME) == SCHEMA_VERSION
+    assert not env.needs_upgrade()
+    assert set(dbm.get_column_names('cron_history')) == {
+        'id', 'task', 'schedule', 'fire_time', 'started', 'ended', 'status',
+        'message', 'runner', 'heartbeat'}
+
+
+def test_claim_is_won_once_per_task_schedule_and_fire_time(env):
+    fire = 1800000000 * S  # beyond 2**31: needs 64-bit columns
+    first = history.claim(env, [Claim('t', 'daily', fire, fire),
+                                Claim('t', 'hourly', fire, fire),
+                                Claim('u', 'daily', fire, fire)],
+                          'host:1', fire)
+    assert len(first) == 3 and all(c.id for c in first)
+    # Another process claims the same occurrences, in one transaction with
+    # a new one: only the new one is won and nothing else is disturbed.
+    again = [Claim('t', 'daily', fire, fire), Claim('t', 'daily', fire + 1,
+                                                      fire + 1)]
+    won = history.claim(env, again, 'host:2', fire)
+    assert [c.fire_time for c in won] == [fire + 1]
+    assert again[0].id is None
+    rows = history.query(env)
+    assert len(rows) == 4
+    assert {r.runner for r in rows if r.fire_time == fire} == {'host:1'}
+    # Duplicates inside one transaction: one row.
+    dup = [Claim('d', 'daily', fire, fire), Claim('d', 'daily', fire, fire)]
+    assert len(history.claim(env, dup, 'host:1', fire)) == 1
+
+
+def test_finish_query_count_and_running_counts(env):
+    now = 1800000000 * S
+    claims = history.claim(env, [Claim('a', 'daily', now, now),
+                                 Claim('b', 'daily', now, now),
+                                 Claim('c', 'daily', now, None, 'skipped',
+                                       'busy')], 'me:1', now)
+    assert history.running_counts(env, 'me:1') == {'a': (1, 1), 'b': (1, 1)}
+    assert history.running_counts(env, 'other:2') == {'a': (1, 0),
+                                                      'b': (1, 0)}
+    history.finish(env, claims[0].id, now + 2 * S, 'success', '')
+    history.finish(env, claims[1].id, now + 3 * S, 'failure',
+                   'Traceback: é ü <b>')
+    a = history.get(env, claims[0].id)
+    assert (a.status, a.duration) == ('success', 2.0)
+    b = history.get(env, claims[1].id)
+    assert (b.status, b.message) == ('failure', 'Traceback: é ü <b>')
+    assert [r.task for r in history.query(env)] == ['c', 'b', 'a']
+    assert [r.task for r in history.query(env, limit=1, offset=1)] == ['b']
+    assert history.count(env) == 3
+    assert history.count(env, status='failure') == 1
+    assert history.count(env, task='c', status='skipped') == 1
+    assert history.running_counts(env, 'me:1') == {}
+
+
+def test_heartbeat_and_interrupted(env):
+    now = 1800000000 * S
+    mine, dead = history.claim(env, [Claim('a', 'daily', now, now),
+                                     Claim('b', 'daily', now, now)],
+                               'me:1', now)
+    history.heartbeat(env, [mine.id], now + 100 * S)
+    ids = history.mark_interrupted(env, now + 150 * S, 60 * S, 'me:1')
+    assert ids == [dead.id]
+    assert history.get(env, dead.id).status == 'interrupted'
+    assert history.get(env, mine.id).status == 'running'
+    # A finished run is never marked.
+    history.finish(env, mine.id, now + 200 * S, 'success')
+    assert history.mark_interrupted(env, now + 999 * S, 60 * S, 'me:1') == []
+
+
+def test_purge_keeps_recent_and_running_rows(env):
+    day = 86400 * S
+    now = 1800000000 * S
+    old, recent, running, missed = history.claim(env, [
+        Claim('a', 'daily', now - 500 * day, now - 500 * day),
+        Claim('a', 'daily', now - 10 * day, now - 10 * day),
+        Claim('b', 'daily', now - 600 * day, now - 600 * day),
+        Claim('c', 'daily', now - 700 * day, None, 'missed')], 'me:1', now)
+    history.finish(env, old.id, now - 500 * day, 'success')
+    history.finish(env, recent.id, now - 10 * day, 'success')
+    history.purge(env, now - 400 * day)
+    assert sorted(r.id for r in history.query(env)) == \
+        sorted([recent.id, running.id])
+
+
+def test_db_store_speaks_the_original_api(env):
+    store = DbHistoryStore(env)
+    start = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    store.addExecution('heart_beat', start, start + 2, True)
+    store.addExecution('heart_beat', start, start + 3, False)  # same start
+    store.addExecution('other', start + 10, start + 11, True)
+    rows = history.query(env)
+    assert {r.schedule for r in rows} == {'external'}
+    all_runs = store.getExecution()
+    assert [(t if isinstance(t, str) else t.getId(), s, e, ok)
+            for t, s, e, ok in all_runs] == [
+        ('heart_beat', start, start + 2, True),
+        ('heart_beat', start + 1e-6, start + 3, False),
+        ('other', start + 10, start + 11, True)]
+    assert len(store.getExecution(task='heart_beat')) == 2
+    assert len(store.getExecution(sucess=False)) == 1
+    assert len(store.getExecution(success=True)) == 2
+    assert len(store.getExecution(fromTime=start + 5)) == 1
+    assert len(store.getExecution(toTime=start + 5)) == 2
+    store.clear()
+    assert store.getExecution() == []
+
+
+def test_memory_store_keeps_a_bounded_recent_history():
+    env = make_stub()
+    store = MemoryHistoryStore(env)
+    for i in range(MemoryHistoryStore.max_entries + 10):
+        store.addExecution('t', float(i), float(i) + 1, i % 2 == 0)
+    runs = store.getExecution()
+    assert len(runs) == MemoryHistoryStore.max_entries
+    assert runs[0][1] == 10.0
+    assert all(ok for _, _, _, ok in store.getExecution(sucess=True))
+    assert len(store.getExecution(task='t', fromTime=1000.0)) == 10
+
+
+def test_history_listener_feeds_the_other_stores_not_the_table():
+    env = make_stub()
+    run = Core(env).run_now('heart_beat', ['x'], wait=True)
+    assert run.success
+    assert [(r.task, r.schedule, r.status) for r in history.query(env)] == \
+        [('heart_beat', 'manual', 'success')]
+    memory = MemoryHistoryStore(env).getExecution()
+    assert [(t.getId(), ok) for t, _, _, ok in memory] == \
+        [('heart_beat', True)]
+    assert memory[0][1] == run.started / 1e6
+
+
+def test_table_left_by_reset_db_is_reused():
+    env = make_stub()
+    history.claim(env, [Claim('a', 'daily', 1, 1)], 'me:1', 1)
+    env.reset_db()  # drops the version row, keeps the table
+    dbm = DatabaseManager(env)
+    assert dbm.get_database_version(VERSION_NAME) is False
+    assert CronSetup(env).environment_needs_upgrade()
+    CronSetup(env).upgrade_environment()
+    assert dbm.get_database_version(VERSION_NAME) == SCHEMA_VERSION
+    assert history.count(env) == 0

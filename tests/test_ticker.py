@@ -1,0 +1,395 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The ticker: when it wakes, failures, concurrency, max_instances,
+scheduler types of the old API, and replacement of the Environment."""
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from trac.core import Component, implements
+from trac.env import Environment
+
+from traccron.api import ICronTask, ISchedulerType
+from traccron.config import CronConfig
+from traccron.ticker import Ticker
+
+from support import (FakeClock, fire_times, inline_spawn, make_env,
+                     make_stub, rows, run_ticker)
+
+UTC = timezone.utc
+T0 = datetime(2027, 3, 1, tzinfo=UTC)
+
+
+def utc(*args):
+    return datetime(*args, tzinfo=UTC)
+
+
+class FailingOnceTask(Component):
+    """Raises on its first run only."""
+
+    implements(ICronTask)
+
+    calls = 0
+
+    def wake_up(self, *args):
+        FailingOnceTask.calls += 1
+        if FailingOnceTask.calls == 1:
+            raise RuntimeError('boom on the first run')
+
+    def getId(self):
+        return 'fails_once'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class SlowTask(Component):
+    """Blocks until the test releases it (at most 5 s)."""
+
+    implements(ICronTask)
+
+    release = threading.Event()
+    started = []
+
+    def wake_up(self, *args):
+        SlowTask.started.append(time.perf_counter())
+        SlowTask.release.wait(5)
+
+    def getId(self):
+        return 'a_slow'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class FastTask(Component):
+    """Notes when it starts."""
+
+    implements(ICronTask)
+
+    started = []
+    done = threading.Event()
+
+    def wake_up(self, *args):
+        FastTask.started.append(time.perf_counter())
+        FastTask.done.set()
+
+    def getId(self):
+        return 'b_fast'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class RecorderTask(Component):
+    """Records its calls."""
+
+    implements(ICronTask)
+
+    calls = []
+
+    def wake_up(self, *args):
+        RecorderTask.calls.append(args)
+
+    def getId(self):
+        return 'rec'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class OldStyleEvery(Component):
+    """A third-party scheduler type written for the original plugin: only
+    `isTriggerTime`, reading its own value (`every N minutes`)."""
+
+    implements(ISchedulerType)
+
+    seen = []
+
+    def getId(self):
+        return 'every'
+
+    def getHint(self):
+        return 'every N minutes'
+
+    def isTriggerTime(self, task, currentTime):
+        OldStyleEvery.seen.append(currentTime)
+        value = CronConfig(self.env).get_schedule_value(task, 'every')
+        return currentTime.tm_min % int(value) == 0
+
+
+class OldStyleAt(Component):
+    """Old-API type comparing hour and minute of the struct_time."""
+
+    implements(ISchedulerType)
+
+    def getId(self):
+        return 'at'
+
+    def getHint(self):
+        return 'HH:MM'
+
+    def isTriggerTime(self, task, currentTime):
+        value = CronConfig(self.env).get_schedule_value(task, 'at')
+        hour, minute = map(int, value.split(':'))
+        return (currentTime.tm_hour, currentTime.tm_min) == (hour, minute)
+
+
+@pytest.fixture(autouse=True)
+def reset_tasks():
+    FailingOnceTask.calls = 0
+    SlowTask.release = threading.Event()
+    SlowTask.started = []
+    FastTask.started = []
+    FastTask.done = threading.Event()
+    RecorderTask.calls = []
+    OldStyleEvery.seen = []
+    yield
+    SlowTask.release.set()
+
+
+# When the ticker wakes ------------------------------------------------------
+
+def wake_times(config, hours, config_check=None):
+    env = make_stub(enable=[RecorderTask], config=config)
+    clock = FakeClock(T0.timestamp())
+    woke = []
+    real_wait = clock.wait
+
+    def wait(event, timeout):
+        result = real_wait(event, timeout)
+        if not clock.ticker._stopping:
+            woke.append(clock.now)
+        return result
+
+    clock.wait = wait
+    ticker = run_ticker(env, clock, (T0 + timedelta(hours=hours)).timestamp(),
+                        config_check=config_check)
+    return ticker, [datetime.fromtimestamp(t, UTC) for t in woke], env
+
+
+def test_idle_ticker_wakes_once_per_ticker_interval():
+    ticker, woke, _ = wake_times({'ticker_interval': '1'}, 1)
+    assert woke == [T0 + timedelta(minutes=m) for m in range(1, 61)]
+    assert ticker.wakeups == 61  # the start, then once a minute
+    ticker, woke, _ = wake_times({'ticker_interval': '15'}, 1)
+    assert woke == [T0 + timedelta(minutes=m) for m in (15, 30, 45, 60)]
+
+
+def test_ticker_wakes_every_5_s_for_the_trac_ini_check():
+    ticker, woke, _ = wake_times({'ticker_interval': '1'}, 1,
+                                 config_check=5.0)
+    assert woke == [T0 + timedelta(seconds=s) for s in range(5, 3601, 5)]
+    assert ticker.wakeups == 721
+
+
+def test_ticker_sleeps_until_the_next_occurrence():
+    ticker, woke, env = wake_times({'ticker_interval': '1440',
+                                    'timezone': 'UTC',
+                                    'rec.daily': '10h00, 22h00'}, 48)
+    day = timedelta(days=1)
+    expected = [utc(2027, 3, 1, 10), utc(2027, 3, 1, 22),
+                utc(2027, 3, 2, 10), utc(2027, 3, 2, 22)]
+    assert woke == expected
+    assert fire_times(env, 'rec') == expected
+    # Between two occurrences more than a ticker_interval apart, the
+    # interval still wakes it.
+    ticker, woke, env = wake_times({'ticker_interval': '600',
+                                    'timezone': 'UTC',
+                                    'rec.daily': '22h00'}, 24)
+    assert woke == [T0 + timedelta(minutes=600), T0 + timedelta(minutes=1200),
+                    utc(2027, 3, 1, 22)]
+    del day
+
+
+# Failures -------------------------------------------------------------------
+
+def test_failing_task_is_recorded_with_traceback_and_runs_again():
+    env = make_stub(enable=[FailingOnceTask], config={
+        'timezone': 'UTC', 'fails_once.hourly': '0'})
+    clock = FakeClock(T0.timestamp())
+    run_ticker(env, clock, (T0 + timedelta(hours=3, minutes=1)).timestamp())
+    history = rows(env, 'fails_once')
+    assert [r.status for r in history] == ['failure', 'success', 'success']
+    assert 'Traceback (most recent call last)' in history[0].message
+    assert 'RuntimeError: boom on the first run' in history[0].message
+    assert history[1].message == ''
+    assert all(r.ended >= r.started for r in history)
+
+
+class BrokenListener(Component):
+    """A listener that raises."""
+
+    from traccron.api import ITaskEventListener
+    implements(ITaskEventListener)
+
+    def onStartTask(self, task):
+        raise ValueError('listener start broke')
+
+    def onEndTask(self, task, success):
+        raise ValueError('listener end broke')
+
+    def getId(self):
+        return 'broken_listener'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class BrokenSchedulerType(Component):
+    """A scheduler type that raises."""
+
+    implements(ISchedulerType)
+
+    def getId(self):
+        return 'broken'
+
+    def getHint(self):
+        return ''
+
+    def isTriggerTime(self, task, currentTime):
+        raise KeyError('scheduler broke')
+
+
+def test_broken_listener_and_scheduler_never_stop_the_ticker():
+    env = make_stub(enable=[RecorderTask, BrokenListener, BrokenSchedulerType],
+                    config={'timezone': 'UTC', 'rec.hourly': '0',
+                            'rec.broken': 'x'})
+    clock = FakeClock(T0.timestamp())
+    run_ticker(env, clock, (T0 + timedelta(hours=2, minutes=1)).timestamp())
+    history = rows(env, 'rec')
+    assert [(r.schedule, r.status) for r in history] == \
+        [('hourly', 'success')] * 2
+    assert 'listener broken_listener failed in onStartTask' in \
+        history[0].message
+    assert 'ValueError: listener end broke' in history[0].message
+    errors = [m for level, m in env.log_messages if level == 'ERROR']
+    assert any('scheduler type broken failed' in m for m in errors)
+
+
+# Concurrency ----------------------------------------------------------------
+
+def test_slow_task_does_not_delay_another_due_at_the_same_instant(tmp_path):
+    env = make_env(tmp_path / 'env', enable=['test_ticker.*'],
+                   config={'timezone': 'UTC', 'a_slow.hourly': '0',
+                           'b_fast.hourly': '0'})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None)
+    ticker.tick()
+    clock.set(T0.timestamp())
+    dispatched = time.perf_counter()
+    ticker.tick()
+    assert FastTask.done.wait(5)
+    # The slow task was handed over first and is still running.
+    assert SlowTask.started and SlowTask.started[0] <= FastTask.started[0]
+    assert not SlowTask.release.is_set()
+    delay = FastTask.started[0] - dispatched
+    assert delay < 0.050, 'fast task started %.1f ms late' % (delay * 1e3)
+    SlowTask.release.set()
+    deadline = time.time() + 10
+    while ticker.active_runs() and time.time() < deadline:
+        time.sleep(0.01)
+    assert sorted((r.task, r.status) for r in rows(env)) == \
+        [('a_slow', 'success'), ('b_fast', 'success')]
+    env.shutdown()
+
+
+@pytest.mark.parametrize('max_instances,expected', [
+    ('1', ['success', 'skipped']),
+    ('2', ['success', 'success']),
+])
+def test_max_instances_skips_an_overlapping_occurrence(tmp_path,
+                                                      max_instances,
+                                                      expected):
+    env = make_env(tmp_path / 'env', enable=['test_ticker.*'],
+                   config={'timezone': 'UTC', 'a_slow.hourly': '0, 1',
+                           'a_slow.max_instances': max_instances})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None)
+    ticker.tick()
+    clock.set(T0.timestamp())
+    ticker.tick()
+    clock.set((T0 + timedelta(minutes=1)).timestamp())
+    ticker.tick()
+    SlowTask.release.set()
+    deadline = time.time() + 10
+    while ticker.active_runs() and time.time() < deadline:
+        time.sleep(0.01)
+    history = rows(env, 'a_slow')
+    assert [r.status for r in history] == expected
+    assert [r.fire_time for r in history] == \
+        [int(T0.timestamp() * 1e6), int(T0.timestamp() * 1e6) + 60000000]
+    if expected[1] == 'skipped':
+        assert 'max_instances = 1' in history[1].message
+        assert history[1].started is None
+    env.shutdown()
+
+
+# Scheduler types of the old API ---------------------------------------------
+
+def test_old_api_scheduler_type_fires_at_the_right_minute():
+    env = make_stub(enable=[RecorderTask, OldStyleEvery], config={
+        'timezone': 'UTC', 'rec.every': '20', 'rec.every.arg': 'x'})
+    clock = FakeClock((T0 + timedelta(seconds=30)).timestamp())
+    run_ticker(env, clock, (T0 + timedelta(hours=2, seconds=-1)).timestamp())
+    assert fire_times(env, 'rec') == [T0 + timedelta(minutes=m)
+                                      for m in (20, 40, 60, 80, 100)]
+    assert RecorderTask.calls == [('x',)] * 5
+    # Asked once per minute, on the minute.
+    assert len(OldStyleEvery.seen) == 119
+    assert all(t.tm_sec == 0 for t in OldStyleEvery.seen)
+
+
+def test_old_api_scheduler_type_gets_time_in_the_configured_zone():
+    env = make_stub(enable=[RecorderTask, OldStyleAt], config={
+        'timezone': 'Asia/Kolkata', 'rec.at': '10:30'})
+    clock = FakeClock(T0.timestamp())
+    run_ticker(env, clock, (T0 + timedelta(days=2)).timestamp())
+    # 10:30 in India (UTC+05:30) is 05:00 UTC.
+    assert fire_times(env, 'rec') == [utc(2027, 3, 1, 5), utc(2027, 3, 2, 5)]
+
+
+# A new Environment after trac.ini changed ----------------------------------
+
+def test_replaced_environment_carries_on_without_gap_or_double(tmp_path):
+    path = tmp_path / 'env'
+    env1 = make_env(path, enable=['test_ticker.*'],
+                    config={'timezone': 'UTC', 'rec.hourly': '0'})
+    current = {'env': env1}
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    ticker = Ticker(str(path), lambda: current['env'], clock=clock,
+                    spawn=inline_spawn, config_check=None)
+    ticker.tick()
+
+    def replace(value):
+        config = current['env'].config
+        config.set('traccron', 'rec.hourly', value)
+        config.save()
+        current['env'] = Environment(str(path))
+
+    # trac.ini changes just before 01:00 is handled: the occurrence due
+    # meanwhile still runs, once, with the new Environment.
+    replace('0, 30')
+    clock.set((T0 + timedelta(seconds=5)).timestamp())
+    ticker.tick()
+    replace('0, 30')
+    clock.set((T0 + timedelta(seconds=10)).timestamp())
+    ticker.tick()
+    clock.set((T0 + timedelta(minutes=30)).timestamp())
+    ticker.tick()
+    replace('15')
+    clock.set((T0 + timedelta(minutes=45)).timestamp())
+    ticker.tick()
+    clock.set((T0 + timedelta(minutes=75)).timestamp())
+    ticker.tick()
+    assert fire_times(current['env'], 'rec') == \
+        [T0, T0 + timedelta(minutes=30), T0 + timedelta(minutes=75)]
+    assert len(RecorderTask.calls) == 3
