@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""A real Trac for integration tests: the egg built from this checkout,
+an environment made with trac-admin, and tracd on 127.0.0.1."""
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+
+
+def clean_environ():
+    """The environment for child processes: nothing that would let them
+    import traccron from this checkout instead of from the egg."""
+    env = dict(os.environ)
+    env.pop('PYTHONPATH', None)
+    env['PYTHONDONTWRITEBYTECODE'] = '1'
+    return env
+
+
+def build_egg(workdir):
+    """Build the plugin egg with `setup.py bdist_egg`; return its path."""
+    workdir = str(workdir)
+    subprocess.run([sys.executable, 'setup.py', '--quiet',
+                    'build', '--build-base', os.path.join(workdir, 'build'),
+                    'egg_info', '--egg-base', workdir,
+                    'bdist_egg', '--bdist-dir', os.path.join(workdir, 'bd'),
+                    '--dist-dir', os.path.join(workdir, 'dist')],
+                   cwd=ROOT, check=True, capture_output=True,
+                   env=clean_environ())
+    eggs = glob.glob(os.path.join(workdir, 'dist', 'TracCronPlugin-*.egg'))
+    assert len(eggs) == 1, eggs
+    return eggs[0]
+
+
+def trac_admin(env_path, *args, check=True):
+    return subprocess.run([os.path.join(BIN, 'trac-admin'), str(env_path)] +
+                          list(args), capture_output=True, text=True,
+                          check=check, env=clean_environ(), cwd='/')
+
+
+def init_env(env_path, egg=None, database='sqlite:db/trac.db'):
+    """Create an environment with trac-admin; drop the egg into its
+    plugins/ and upgrade, as an administrator would."""
+    trac_admin(env_path, 'initenv', 'Test', database)
+    if egg:
+        shutil.copy(egg, os.path.join(str(env_path), 'plugins'))
+        trac_admin(env_path, 'upgrade', '--no-backup')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class Tracd(object):
+    """tracd serving one environment on 127.0.0.1."""
+
+    def __init__(self, env_path, log_path, auth=None):
+        self.env_path = str(env_path)
+        self.port = free_port()
+        self.name = os.path.basename(self.env_path)
+        self.base = 'http://127.0.0.1:%d/%s' % (self.port, self.name)
+        args = [os.path.join(BIN, 'tracd'), '--hostname', '127.0.0.1',
+                '--port', str(self.port)]
+        if auth:
+            args.append('--basic-auth=%s,%s,TracCron' % (self.name, auth))
+        args.append(self.env_path)
+        self._log = open(str(log_path), 'wb')
+        self.process = subprocess.Popen(args, stdout=self._log,
+                                        stderr=subprocess.STDOUT,
+                                        env=clean_environ(), cwd='/')
+        self.pid = self.process.pid
+        self._wait_until_up()
+
+    def _wait_until_up(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError('tracd exited with %s'
+                                   % self.process.returncode)
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), 1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError('tracd did not answer within %d s' % timeout)
+
+    def get(self, path, timeout=30):
+        with urllib.request.urlopen(self.base + path, timeout=timeout) as r:
+            return r.read().decode('utf-8')
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
