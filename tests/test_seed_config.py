@@ -11,6 +11,7 @@ keeps working, read from a real trac.ini."""
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -217,5 +218,24 @@ def test_first_request_starts_one_ticker_and_disabling_stops_it(seed_env):
         ticker.join(2)
         assert not ticker_threads()
         assert get_ticker(seed_env.path) is None
+    finally:
+        _out_of_cache(seed_env)
+
+
+def test_ticker_enabled_false_written_to_trac_ini_stops_it(seed_env):
+    _in_cache(seed_env)
+    try:
+        Core(seed_env).pre_process_request(MockRequest(seed_env), None)
+        ticker = get_ticker(seed_env.path)
+        assert ticker is not None
+        text = open(seed_env.config.filename).read()
+        with open(seed_env.config.filename, 'w') as f:
+            f.write(text.replace('ticker_enabled = True',
+                                 'ticker_enabled = False'))
+        written = time.monotonic()
+        ticker.join(6)
+        stopped = time.monotonic()
+        assert not ticker_threads(), 'still running after 6 s'
+        assert stopped - written <= 5.5
     finally:
         _out_of_cache(seed_env)
