@@ -76,6 +76,11 @@ class CronConfig(Component):
         """Seconds a run may start after its scheduled time and still run.
         A later occurrence is recorded as `missed`.""")
 
+    catch_up = BoolOption(SECTION, 'catch_up', 'false',
+        """After downtime, run each schedule's missed occurrences once (one
+        run, recorded with the latest missed time). When false they are
+        recorded as `missed`. `<task>.catch_up` overrides it per task.""")
+
     history_days = IntOption(SECTION, 'history_days', 400,
         """History rows older than this many days are purged. `0` keeps
         every row.""")

@@ -86,10 +86,10 @@ class Schedule(object):
     those of any of its values, each instant once."""
 
     __slots__ = ('task', 'task_id', 'type_id', 'args', 'triggers', 'stype',
-                 'legacy', 'max_instances', 'run_mode', 'tz')
+                 'legacy', 'max_instances', 'run_mode', 'tz', 'catch_up')
 
     def __init__(self, task, stype, args, triggers, legacy, max_instances,
-                 run_mode, tz):
+                 run_mode, tz, catch_up=False):
         self.task = task
         self.task_id = task.getId()
         self.stype = stype
@@ -100,6 +100,7 @@ class Schedule(object):
         self.max_instances = max_instances
         self.run_mode = run_mode
         self.tz = tz
+        self.catch_up = catch_up
 
     @property
     def key(self):
@@ -207,7 +208,8 @@ class Core(Component):
                     schedules.append(Schedule(
                         task, stype,
                         config.get_schedule_arg_list(task_id, stype.getId()),
-                        triggers, legacy, max_instances, run_mode, tz))
+                        triggers, legacy, max_instances, run_mode, tz,
+                        config.get_catch_up(task_id)))
         problems.extend(self._invalid_values(config))
         problems.extend(self._unknown_keys())
         return schedules, problems

@@ -111,6 +111,15 @@ def running_counts(env, runner):
     return counts
 
 
+def last_fire_times(env):
+    """Return `{(task, schedule): latest fire_time}` over the history."""
+    return dict(((task, schedule), fire) for task, schedule, fire in
+                env.db_query("""
+                    SELECT task, schedule, MAX(fire_time) FROM cron_history
+                    GROUP BY task, schedule
+                    """))
+
+
 def finish(env, id, ended, status, message=''):
     """Complete the row of a run with its outcome."""
     env.db_transaction("""

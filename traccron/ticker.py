@@ -11,6 +11,7 @@ until the next occurrence, claims what is due in the database and hands
 each won claim to a worker thread."""
 
 import atexit
+import collections
 import heapq
 import logging
 import os
@@ -171,11 +172,13 @@ class Ticker(object):
             return None
         now = int(self.clock.time() * SECOND)
         self._notice_clock_jump(env, now)
-        if self._last is None:
+        starting = self._last is None
+        if starting:
             self._last = now
+        claims = []
         if env is not self._env or config.fingerprint() != self._fingerprint:
-            self._rebuild(env, config)
-        claims = self._due(env, config, now)
+            claims += self._rebuild(env, config, now, starting)
+        claims += self._due(env, config, now)
         if claims:
             self._claim_and_dispatch(env, claims, now)
         self._last = max(self._last, now)
@@ -191,14 +194,26 @@ class Ticker(object):
                                 drift)
         self._last_mono = mono
 
-    def _rebuild(self, env, config):
-        after = from_us(self._last)
+    def _rebuild(self, env, config, now, starting):
+        """Read the schedules again. From where the ticker left off, or at
+        start from `misfire_grace` ago, so that nothing is lost; at start
+        the occurrences missed while no ticker ran (known from the history)
+        are recorded `missed` or caught up. Returns their claims."""
+        grace = self._grace(env, config)
+        base = now - grace if starting else self._last
+        after = from_us(base)
         schedules, problems = Core(env).build_schedules(after)
         _report(env, problems)
-        heap = []
+        last_fired = history.last_fire_times(env) if starting else {}
+        heap, backlog = [], []
         for schedule in schedules:
             try:
                 nxt = schedule.next_after(after)
+                last = last_fired.get((schedule.task_id,
+                                       schedule.history_schedule(
+                                           self.runner)))
+                if last is not None and last < base:
+                    backlog += self._backlog(schedule, last, base, now)
             except Exception:
                 env.log.error('TracCron: schedule %s failed', schedule.key,
                               exc_info=True)
@@ -211,40 +226,59 @@ class Ticker(object):
         self._env = env
         self._fingerprint = config.fingerprint()
         env.log.debug('TracCron: %d schedules', len(heap))
+        return backlog
+
+    def _grace(self, env, config):
+        return _config_value(env, config.get_misfire_grace, 60) * SECOND
 
     def _due(self, env, config, now):
         """Pop the occurrences due at `now` and return their claims."""
-        grace = _config_value(env, config.get_misfire_grace, 60) * SECOND
+        grace = self._grace(env, config)
         claims = []
-        missed = {}
         while self._heap and self._heap[0][0] <= now:
             fire, _, schedule = heapq.heappop(self._heap)
             fire_dt = from_us(fire, schedule.tz)
-            try:
-                fires = schedule.confirm(fire_dt)
-            except Exception:
-                env.log.error('TracCron: scheduler type %s failed for %s',
-                              schedule.type_id, schedule.task_id,
-                              exc_info=True)
-                fires = False
-            if fires:
-                if now - fire <= grace:
-                    claims.append((schedule, fire, 'running', ''))
-                else:
-                    n = missed[schedule] = missed.get(schedule, 0) + 1
-                    if n <= MAX_MISSED:
-                        claims.append((schedule, fire, 'missed',
-                                       'started too late: %.3f s after its '
-                                       'time' % ((now - fire) / SECOND)))
-                    else:
-                        # Far behind: resume with the first on-time one.
-                        fire_dt = from_us(now - grace - 1, schedule.tz)
+            if now - fire > grace:
+                # Late (the machine slept, the clock jumped): everything of
+                # this schedule up to `grace` ago is missed or caught up.
+                claims += self._backlog(schedule, fire - 1, now - grace, now)
+                fire_dt = from_us(now - grace, schedule.tz)
+            elif self._confirm(env, schedule, fire_dt):
+                claims.append((schedule, fire, 'running', ''))
             self._push_next(env, schedule, fire_dt)
-        for schedule, n in missed.items():
-            if n > MAX_MISSED:
-                env.log.warning('TracCron: %d occurrences of %s were missed '
-                                '(%d recorded)', n, schedule.key, MAX_MISSED)
         return claims
+
+    def _confirm(self, env, schedule, fire_dt):
+        try:
+            return schedule.confirm(fire_dt)
+        except Exception:
+            env.log.error('TracCron: scheduler type %s failed for %s',
+                          schedule.type_id, schedule.task_id, exc_info=True)
+            return False
+
+    def _backlog(self, schedule, after, until, now):
+        """Claims for the occurrences of `schedule` in (`after`, `until`]
+        (µs) that did not run in time: one catch-up run with the latest
+        time when the task has `catch_up`, else `missed` rows for at most
+        the last `MAX_MISSED` of them."""
+        limit = 1 if schedule.catch_up else MAX_MISSED
+        fires, total = _last_occurrences(schedule, after, until, limit,
+                                         lambda dt: self._confirm(
+                                             self._env, schedule, dt))
+        if not fires:
+            return []
+        if schedule.catch_up:
+            return [(schedule, fires[-1], 'running',
+                     'catch-up: one run for the occurrences missed since %s'
+                     % from_us(after + 1, schedule.tz).isoformat())]
+        if total is None or total > len(fires):
+            self._env.log.warning(
+                'TracCron: %s occurrences of %s were missed; the last %d '
+                'are recorded', 'more than %d' % len(fires) if total is None
+                else total, schedule.key, len(fires))
+        return [(schedule, fire, 'missed',
+                 'started too late: %.3f s after its time (misfire_grace)'
+                 % ((now - fire) / SECOND)) for fire in fires]
 
     def _push_next(self, env, schedule, after):
         try:
@@ -341,6 +375,32 @@ class Ticker(object):
         if self._active:
             candidates.append(self._next_maintenance)
         return max(min(candidates), now)
+
+
+def _last_occurrences(schedule, after, until, limit, confirm):
+    """The last `limit` instants (µs, oldest first) at which `schedule`
+    fires in (`after`, `until`], and how many there are in all (`None`
+    when more than were looked at). Looks back over a growing span, so
+    that a long downtime costs little."""
+    span = 60 * SECOND
+    while True:
+        start = max(after, until - span)
+        window = collections.deque(maxlen=limit)
+        count = 0
+        dt = from_us(start, schedule.tz)
+        while True:
+            nxt = schedule.next_after(dt)
+            if nxt is None or _to_us(nxt) > until:
+                break
+            dt = nxt
+            if confirm(nxt):
+                window.append(_to_us(nxt))
+                count += 1
+        if start == after:
+            return list(window), count
+        if count >= limit:
+            return list(window), None
+        span *= 4
 
 
 def _config_value(env, getter, default):

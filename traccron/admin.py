@@ -1,0 +1,217 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""trac-admin commands: `cron list | run | history | clear | check |
+ticker`."""
+
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+
+from trac.admin.api import AdminCommandError, IAdminCommandProvider
+from trac.core import Component, implements
+from trac.env import env_cache, env_cache_lock, open_environment
+from trac.util.text import print_table, printerr, printout
+
+from traccron import history
+from traccron.config import CronConfig
+from traccron.core import Core, from_us
+
+UTC = timezone.utc
+
+#: How long `cron ticker` waits for running tasks after SIGTERM/SIGINT.
+STOP_GRACE = 30
+
+
+def _when(us, tz):
+    if us is None:
+        return ''
+    return from_us(us, tz).strftime('%Y-%m-%d %H:%M:%S')
+
+
+def _first_line(text, width=60):
+    line = (text or '').strip().splitlines()
+    line = line[-1] if line else ''
+    return line if len(line) <= width else line[:width - 3] + '...'
+
+
+class CronAdmin(Component):
+    """The `cron` commands of trac-admin."""
+
+    implements(IAdminCommandProvider)
+
+    def get_admin_commands(self):
+        yield ('cron list', '',
+               'List tasks, their schedules and next fire times',
+               None, self._do_list)
+        yield ('cron run', '<task> [arg...]',
+               """Run a task now and wait for its outcome
+
+               The run is recorded in the history with schedule `manual`.
+               The exit status is non-zero when the task fails.""",
+               self._complete_task, self._do_run)
+        yield ('cron history', '[--task <task>] [--limit <n>]',
+               'Show the most recent runs (default: 20)',
+               None, self._do_history)
+        yield ('cron clear', '',
+               'Delete the history of finished runs',
+               None, self._do_clear)
+        yield ('cron check', '',
+               """Check the [traccron] section
+
+               Lists every invalid value and unknown key; the exit status
+               is non-zero when there is one.""",
+               None, self._do_check)
+        yield ('cron ticker', '',
+               """Run the scheduler in the foreground until SIGTERM or
+               SIGINT
+
+               For deployments whose web processes are short-lived (CGI,
+               recycled workers): run this as a service and the tasks run
+               on time whatever the web server does.""",
+               None, self._do_ticker)
+
+    def _complete_task(self, args):
+        if len(args) == 1:
+            return [t.getId() for t in Core(self.env).get_task_list()]
+
+    def _do_list(self):
+        core = Core(self.env)
+        config = CronConfig(self.env)
+        tz = core.timezone()
+        schedules, problems = core.build_schedules()
+        now = datetime.now(UTC)
+        by_key = dict((s.key, s) for s in schedules)
+        rows = []
+        for task in core.get_task_list():
+            task_id = task.getId()
+            enabled = config.is_task_enabled(task_id)
+            rows.append((task_id, '', 'enabled' if enabled else 'disabled',
+                         '', _first_line(task.getDescription())))
+            for stype in core.get_supported_schedulers():
+                value = config.get_schedule_value(task_id, stype.getId())
+                if not value:
+                    continue
+                schedule = by_key.get('%s.%s' % (task_id, stype.getId()))
+                nxt = schedule.next_after(now) if schedule else None
+                state = 'scheduled' if schedule else 'off'
+                rows.append(('', '%s = %s' % (stype.getId(), value), state,
+                             nxt.astimezone(tz).strftime('%Y-%m-%d %H:%M:%S')
+                             if nxt else '',
+                             ', '.join(config.get_schedule_arg_list(
+                                 task_id, stype.getId()))))
+        print_table(rows, ['Task', 'Schedule', 'State', 'Next run',
+                           'Description / arguments'])
+        if problems:
+            printout('\n%d problem(s); see "cron check".' % len(problems))
+
+    def _do_run(self, task_id, *args):
+        core = Core(self.env)
+        if core.get_task(task_id) is None:
+            raise AdminCommandError('No task "%s". Tasks: %s' % (
+                task_id, ', '.join(t.getId() for t in core.get_task_list())))
+        run = core.run_now(task_id, list(args), wait=True)
+        seconds = (run.ended - run.started) / 1e6
+        if run.success:
+            printout('%s: success (%.3f s)' % (task_id, seconds))
+            if run.message:
+                printout(run.message)
+            return 0
+        printerr('%s: FAILURE (%.3f s)' % (task_id, seconds))
+        printerr(run.message)
+        return 1
+
+    def _do_history(self, *args):
+        task, limit = None, 20
+        args = list(args)
+        while args:
+            flag = args.pop(0)
+            if flag not in ('--task', '--limit') or not args:
+                raise AdminCommandError('Usage: cron history [--task <task>] '
+                                        '[--limit <n>]', show_usage=True)
+            value = args.pop(0)
+            if flag == '--task':
+                task = value
+            else:
+                if not value.isdigit() or int(value) < 1:
+                    raise AdminCommandError('--limit takes a whole number '
+                                            '>= 1, not "%s"' % value)
+                limit = int(value)
+        tz = Core(self.env).timezone()
+        rows = []
+        for row in history.query(self.env, task=task, limit=limit):
+            duration = row.duration
+            rows.append((row.id, row.task, row.schedule,
+                         _when(row.fire_time, tz), _when(row.started, tz),
+                         '' if duration is None else '%.3f' % duration,
+                         row.status, row.runner or '',
+                         _first_line(row.message, 50)))
+        print_table(rows, ['Id', 'Task', 'Schedule', 'Scheduled', 'Started',
+                           'Seconds', 'Status', 'Runner', 'Message'])
+
+    def _do_clear(self):
+        before = history.count(self.env)
+        history.clear(self.env)
+        removed = before - history.count(self.env)
+        printout('%d history row(s) deleted.' % removed)
+
+    def _do_check(self):
+        problems = Core(self.env).check()
+        for problem in problems:
+            printerr(str(problem))
+        if problems:
+            printerr('%d problem(s) in [traccron].' % len(problems))
+            return 1
+        printout('[traccron] is valid.')
+        return 0
+
+    def _do_ticker(self):
+        from traccron.ticker import Ticker, open_cached
+        path = self.env.path
+        if not CronConfig(self.env).get_ticker_enabled():
+            printerr('ticker_enabled is false in [traccron]: nothing to do.')
+            return 1
+        open_environment(path, use_cache=True)
+        ticker = Ticker(path, lambda: open_cached(path))
+        stop = threading.Event()
+
+        def on_signal(signum, frame):
+            stop.set()
+
+        previous = [signal.signal(s, on_signal)
+                    for s in (signal.SIGTERM, signal.SIGINT)]
+        printout('TracCron ticker running for %s (pid %s). Stop with '
+                 'SIGTERM or Ctrl-C.' % (path, ticker.runner))
+        ticker.start()
+        try:
+            while not stop.is_set() and ticker.alive:
+                stop.wait(1)
+        finally:
+            ticker.stop()
+            ticker.join(5)
+            for s, handler in zip((signal.SIGTERM, signal.SIGINT), previous):
+                signal.signal(s, handler)
+        deadline = time.time() + STOP_GRACE
+        while ticker.active_runs() and time.time() < deadline:
+            time.sleep(0.1)
+        left = ticker.active_runs()
+        if left:
+            env = open_cached(path) or self.env
+            now = int(time.time() * 1e6)
+            for run in left:
+                history.finish(env, run.id, now, 'interrupted',
+                               'the ticker was stopped while the task was '
+                               'running')
+        printout('TracCron ticker stopped (%d run(s) interrupted).'
+                 % len(left))
+        with env_cache_lock:
+            cached = env_cache.pop(path, None)
+        if cached is not None:
+            cached.shutdown()
+        return 0
