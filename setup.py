@@ -9,11 +9,6 @@
 
 from setuptools import find_packages, setup
 
-try:
-    from trac.dist import get_l10n_cmdclass
-except ImportError:  # Trac not installed yet: no catalog compilation
-    get_l10n_cmdclass = None
-
 # Every module that defines Components: Trac loads only these from an egg.
 COMPONENT_MODULES = [
     'traccron.admin',
@@ -25,27 +20,6 @@ COMPONENT_MODULES = [
     'traccron.scheduler',
     'traccron.tasks.heart_beat',
 ]
-
-# Translations (Babel, see setup.cfg): `setup.py extract_messages
-# update_catalog` refreshes the catalogs; building compiles them into the
-# egg (the compiled .mo is also kept in the source tree).
-l10n = {}
-cmdclass = get_l10n_cmdclass() if get_l10n_cmdclass else None
-if cmdclass:
-    l10n['cmdclass'] = cmdclass
-    jinja2_syntax = {
-        'variable_start_string': '${', 'variable_end_string': '}',
-        'line_statement_prefix': '#', 'line_comment_prefix': '##',
-        'trim_blocks': 'yes', 'lstrip_blocks': 'yes',
-        'newstyle_gettext': 'yes', 'silent': 'no',
-    }
-    l10n['message_extractors'] = {'traccron': [
-        ('**.py', 'trac.dist:extract_python', None),
-        ('**/templates/cron_*.html', 'trac.dist:extract_html',
-         jinja2_syntax),
-        ('**/templates/cron_*.rss', 'trac.dist:extract_html',
-         jinja2_syntax),
-    ]}
 
 setup(
     name='TracCronPlugin',
@@ -71,5 +45,4 @@ setup(
     entry_points={
         'trac.plugins': ['%s = %s' % (m, m) for m in COMPONENT_MODULES],
     },
-    **l10n
 )
