@@ -218,8 +218,7 @@ def test_failing_task_is_recorded_with_traceback_and_runs_again():
     clock = FakeClock(T0.timestamp())
     run_ticker(env, clock, (T0 + timedelta(hours=3, minutes=1)).timestamp())
     history = rows(env, 'fails_once')
-    # The ticker starts at 00:00 sharp: that occurrence runs too.
-    assert [r.status for r in history] == ['failure'] + ['success'] * 3
+    assert [r.status for r in history] == ['failure', 'success', 'success']
     assert 'Traceback (most recent call last)' in history[0].message
     assert 'RuntimeError: boom on the first run' in history[0].message
     assert history[1].message == ''
@@ -344,7 +343,7 @@ def test_max_instances_skips_an_overlapping_occurrence(tmp_path,
 def test_old_api_scheduler_type_fires_at_the_right_minute():
     env = make_stub(enable=[RecorderTask, OldStyleEvery], config={
         'timezone': 'UTC', 'rec.every': '20', 'rec.every.arg': 'x'})
-    clock = FakeClock((T0 + timedelta(seconds=90)).timestamp())
+    clock = FakeClock((T0 + timedelta(seconds=30)).timestamp())
     run_ticker(env, clock, (T0 + timedelta(hours=2, seconds=-1)).timestamp())
     assert fire_times(env, 'rec') == [T0 + timedelta(minutes=m)
                                       for m in (20, 40, 60, 80, 100)]
@@ -455,3 +454,82 @@ def test_database_failure_is_logged_and_the_ticker_carries_on():
     clock.set((T0 + timedelta(minutes=30)).timestamp())
     ticker.tick()
     assert fire_times(env, 'rec') == [T0 + timedelta(minutes=30)]
+
+
+# After downtime: missed occurrences, catch_up ----------------------------------
+
+def _run_then_stop(env, start, end):
+    clock = FakeClock(start.timestamp())
+    run_ticker(env, clock, end.timestamp())
+
+
+def _restart(env, at, runner=None):
+    clock = FakeClock(at.timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None)
+    if runner:
+        ticker.runner = runner
+    ticker.tick()
+    return ticker
+
+
+def test_downtime_is_recorded_missed_from_the_history():
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.hourly': '0'})
+    _run_then_stop(env, T0 - timedelta(minutes=1), T0 + timedelta(minutes=1))
+    assert fire_times(env, 'rec') == [T0]
+    # Down from 00:01 until 05:00:10: 01:00-04:00 are missed; 05:00 is
+    # only 10 s late (misfire_grace 60 s) and runs.
+    _restart(env, T0 + timedelta(hours=5, seconds=10))
+    history = rows(env, 'rec')
+    assert [(r.status, datetime.fromtimestamp(r.fire_time / 1e6, UTC).hour)
+            for r in history] == [('success', 0), ('missed', 1),
+                                  ('missed', 2), ('missed', 3),
+                                  ('missed', 4), ('success', 5)]
+    assert len(RecorderTask.calls) == 2
+
+
+@pytest.mark.parametrize('key', ['catch_up', 'rec.catch_up'])
+def test_catch_up_runs_the_missed_occurrences_once(key):
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.hourly': '0', key: 'true'})
+    _run_then_stop(env, T0 - timedelta(minutes=1), T0 + timedelta(minutes=1))
+    _restart(env, T0 + timedelta(hours=5, minutes=30))
+    history = rows(env, 'rec')
+    assert [(r.status, datetime.fromtimestamp(r.fire_time / 1e6, UTC).hour)
+            for r in history] == [('success', 0), ('success', 5)]
+    assert 'catch-up' in history[1].message
+    assert len(RecorderTask.calls) == 2
+
+
+def test_missed_rows_are_bounded_to_the_last_100():
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.cron': '0 * * * * ?'})
+    _run_then_stop(env, T0 - timedelta(seconds=30), T0 + timedelta(seconds=1))
+    _restart(env, T0 + timedelta(days=1, seconds=30))
+    missed = fire_times(env, 'rec', 'missed')
+    assert len(missed) == 100
+    assert missed[-1] == T0 + timedelta(days=1) - timedelta(minutes=1)
+    assert missed[0] == T0 + timedelta(days=1) - timedelta(minutes=100)
+    assert fire_times(env, 'rec', 'success') == [T0, T0 + timedelta(days=1)]
+    assert any('more than 100 occurrences of rec.cron were missed' in m
+               for level, m in env.log_messages if level == 'WARNING')
+
+
+@pytest.mark.parametrize('catch_up', ['false', 'true'])
+def test_two_processes_starting_after_downtime_agree(catch_up):
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.hourly': '0', 'catch_up': catch_up})
+    _run_then_stop(env, T0 - timedelta(minutes=1), T0 + timedelta(minutes=1))
+    later = T0 + timedelta(hours=3, minutes=20)
+    _restart(env, later, runner='host-a:1')
+    _restart(env, later + timedelta(seconds=1), runner='host-b:2')
+    history = rows(env, 'rec')
+    if catch_up == 'true':
+        assert [r.status for r in history] == ['success', 'success']
+        assert len(RecorderTask.calls) == 2
+    else:
+        assert [r.status for r in history] == ['success', 'missed', 'missed',
+                                               'missed']
+    assert len({(r.task, r.schedule, r.fire_time) for r in history}) == \
+        len(history)

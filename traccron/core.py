@@ -340,7 +340,8 @@ class Core(Component):
                 task.wake_up(*run.args)
             except Exception:
                 run.success = False
-                run.message = traceback.format_exc()
+                run.message = '\n'.join(filter(None, [
+                    run.message, traceback.format_exc()]))
                 self.log.error('Task %s failed:\n%s', run.task_id,
                                run.message)
             else:

@@ -139,20 +139,24 @@ def mark_interrupted(env, now, lease_us, runner):
     """Record as `interrupted` the running rows whose process stopped
     sending heartbeats more than `lease_us` µs ago. Returns their ids."""
     limit = now - lease_us
-    with env.db_transaction as db:
-        ids = [id for id, in db("""
-            SELECT id FROM cron_history
-            WHERE status='running' AND heartbeat<%s
-            """, (limit,))]
-        for id in ids:
-            db("""
-                UPDATE cron_history SET status='interrupted', ended=%s,
-                  message=%s
-                WHERE id=%s AND status='running' AND heartbeat<%s
-                """, (now, 'no heartbeat from its runner since it was '
-                           'claimed or last seen (noticed by %s)' % runner,
-                      id, limit))
-    return ids
+    stale = [id for id, in env.db_query("""
+        SELECT id FROM cron_history WHERE status='running' AND heartbeat<%s
+        """, (limit,))]
+    marked = []
+    if stale:
+        # The transaction starts with a write (SQLite: no lock upgrade).
+        with env.db_transaction as db:
+            cursor = db.cursor()
+            for id in stale:
+                cursor.execute("""
+                    UPDATE cron_history SET status='interrupted', ended=%s,
+                      message=%s
+                    WHERE id=%s AND status='running' AND heartbeat<%s
+                    """, (now, 'its runner stopped sending heartbeats '
+                               '(noticed by %s)' % runner, id, limit))
+                if cursor.rowcount == 1:
+                    marked.append(id)
+    return marked
 
 
 def purge(env, before):

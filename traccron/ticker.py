@@ -195,25 +195,29 @@ class Ticker(object):
         self._last_mono = mono
 
     def _rebuild(self, env, config, now, starting):
-        """Read the schedules again. From where the ticker left off, or at
-        start from `misfire_grace` ago, so that nothing is lost; at start
-        the occurrences missed while no ticker ran (known from the history)
-        are recorded `missed` or caught up. Returns their claims."""
+        """Read the schedules again, from where the ticker left off so
+        that nothing is lost or run twice. At start, a schedule with
+        history resumes after its latest row: what came since runs if it
+        is still within `misfire_grace`, and the older rest is recorded
+        `missed` or caught up. Returns the claims of that backlog."""
         grace = self._grace(env, config)
-        base = now - grace if starting else self._last
-        after = from_us(base)
-        schedules, problems = Core(env).build_schedules(after)
+        schedules, problems = Core(env).build_schedules(from_us(now))
         _report(env, problems)
         last_fired = history.last_fire_times(env) if starting else {}
         heap, backlog = [], []
         for schedule in schedules:
+            base = self._last
             try:
-                nxt = schedule.next_after(after)
-                last = last_fired.get((schedule.task_id,
-                                       schedule.history_schedule(
-                                           self.runner)))
-                if last is not None and last < base:
-                    backlog += self._backlog(schedule, last, base, now)
+                if starting:
+                    last = last_fired.get((schedule.task_id,
+                                           schedule.history_schedule(
+                                               self.runner)))
+                    if last is not None and last < now:
+                        base = max(last, now - grace)
+                        if last < base:
+                            backlog += self._backlog(env, schedule, last,
+                                                     base, now)
+                nxt = schedule.next_after(from_us(base))
             except Exception:
                 env.log.error('TracCron: schedule %s failed', schedule.key,
                               exc_info=True)
@@ -241,7 +245,8 @@ class Ticker(object):
             if now - fire > grace:
                 # Late (the machine slept, the clock jumped): everything of
                 # this schedule up to `grace` ago is missed or caught up.
-                claims += self._backlog(schedule, fire - 1, now - grace, now)
+                claims += self._backlog(env, schedule, fire - 1, now - grace,
+                                        now)
                 fire_dt = from_us(now - grace, schedule.tz)
             elif self._confirm(env, schedule, fire_dt):
                 claims.append((schedule, fire, 'running', ''))
@@ -256,7 +261,7 @@ class Ticker(object):
                           schedule.type_id, schedule.task_id, exc_info=True)
             return False
 
-    def _backlog(self, schedule, after, until, now):
+    def _backlog(self, env, schedule, after, until, now):
         """Claims for the occurrences of `schedule` in (`after`, `until`]
         (µs) that did not run in time: one catch-up run with the latest
         time when the task has `catch_up`, else `missed` rows for at most
@@ -264,7 +269,7 @@ class Ticker(object):
         limit = 1 if schedule.catch_up else MAX_MISSED
         fires, total = _last_occurrences(schedule, after, until, limit,
                                          lambda dt: self._confirm(
-                                             self._env, schedule, dt))
+                                             env, schedule, dt))
         if not fires:
             return []
         if schedule.catch_up:
@@ -272,7 +277,7 @@ class Ticker(object):
                      'catch-up: one run for the occurrences missed since %s'
                      % from_us(after + 1, schedule.tz).isoformat())]
         if total is None or total > len(fires):
-            self._env.log.warning(
+            env.log.warning(
                 'TracCron: %s occurrences of %s were missed; the last %d '
                 'are recorded', 'more than %d' % len(fires) if total is None
                 else total, schedule.key, len(fires))
@@ -331,6 +336,7 @@ class Ticker(object):
                               claim.schedule, schedule.args, claim.fire_time,
                               self.runner, claim.id)
                 run.started = claim.started
+                run.message = claim.message
                 with self._active_lock:
                     self._active[claim.id] = run
                 self._spawn('traccron-run-%s' % schedule.task_id,

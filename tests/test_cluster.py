@@ -1,0 +1,291 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""Exactly once across processes: several `trac-admin ENV cron ticker`
+processes on one environment and database (SQLite, PostgreSQL, MariaDB)
+run every occurrence once, with no leader; killed processes leave
+`interrupted` rows and no gap; `run_mode = local` runs in each."""
+
+import collections
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from trac.env import Environment
+
+from databases import fresh_database, skip_unless
+from tracd import BIN, clean_environ, init_env
+
+from test_integration import egg  # noqa: F401 (session fixture)
+
+# Tasks dropped into the environment's plugins/: each execution appends a
+# line "task fire_time pid" to executions.log (O_APPEND: whole lines).
+TASKS = '''
+import os, time
+from trac.core import Component, implements
+from traccron.api import ICronTask, current_run
+
+def note(env, name):
+    line = '%s %d %d\\n' % (name, current_run().fire_time, os.getpid())
+    fd = os.open(os.path.join(env.path, 'executions.log'),
+                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+class EverySecond(Component):
+    implements(ICronTask)
+    def wake_up(self, *args):
+        note(self.env, 'every_second')
+    def getId(self):
+        return 'every_second'
+    def getDescription(self):
+        return 'no-op'
+
+class EveryTwo(Component):
+    implements(ICronTask)
+    def wake_up(self, *args):
+        note(self.env, 'every_two')
+        time.sleep(float(args[0]) if args else 0)
+    def getId(self):
+        return 'every_two'
+    def getDescription(self):
+        return 'sleeps as long as its argument says'
+
+class PerProcess(Component):
+    implements(ICronTask)
+    def wake_up(self, *args):
+        note(self.env, 'per_process')
+    def getId(self):
+        return 'per_process'
+    def getDescription(self):
+        return 'runs in every process'
+'''
+
+S = 1000000
+
+
+class Cluster(object):
+    """`cron ticker` processes sharing one environment."""
+
+    def __init__(self, env_path, log_dir):
+        self.env_path = str(env_path)
+        self.log_dir = str(log_dir)
+        self.procs = []
+        self.killed = []
+
+    def start(self):
+        n = len(self.procs) + len(self.killed)
+        log = open(os.path.join(self.log_dir, 'ticker-%d.log' % n), 'wb')
+        proc = subprocess.Popen(
+            [os.path.join(BIN, 'trac-admin'), self.env_path, 'cron',
+             'ticker'], stdout=log, stderr=subprocess.STDOUT,
+            env=clean_environ(), cwd='/')
+        proc.log = log
+        self.procs.append(proc)
+        return proc
+
+    def kill_one(self):
+        proc = self.procs.pop(0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.log.close()
+        self.killed.append(proc)
+        return proc
+
+    def stop(self):
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.log.close()
+        codes = [p.returncode for p in self.procs]
+        return codes
+
+
+def make_cluster_env(tmp_path, egg, uri, section):
+    env_path = tmp_path / 'env'
+    init_env(env_path, egg, database=uri)
+    with open(os.path.join(str(env_path), 'plugins', 'cluster_tasks.py'),
+              'w') as f:
+        f.write(TASKS)
+    env = Environment(str(env_path))
+    for key, value in section.items():
+        env.config.set('traccron', key, value)
+    env.config.set('logging', 'log_type', 'file')
+    env.config.set('logging', 'log_level', 'INFO')
+    env.config.save()
+    return env
+
+
+def executions(env_path):
+    path = os.path.join(str(env_path), 'executions.log')
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [(t, int(fire), int(pid)) for t, fire, pid in
+                (line.split() for line in f)]
+
+
+def history_rows(env):
+    return env.db_query("""SELECT task, schedule, fire_time, status, runner,
+                           message FROM cron_history ORDER BY fire_time""")
+
+
+def expected(first, last, step):
+    """Whole-second instants (µs) in [first, last] that are multiples of
+    `step` seconds."""
+    start = -(-first // (step * S)) * step * S
+    return list(range(start, last + 1, step * S))
+
+
+def report(name, counts):
+    print('%s: %s' % (name, ', '.join('%s=%s' % kv
+                                      for kv in sorted(counts.items()))))
+
+
+@pytest.fixture(params=['sqlite', 'postgres', 'mysql'])
+def cluster_uri(request):
+    skip_unless(request.param)
+    with fresh_database(request.param) as uri:
+        yield request.param, uri
+
+
+def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
+    kind, uri = cluster_uri
+    env = make_cluster_env(tmp_path, egg, uri, {
+        'timezone': 'UTC',
+        'every_two.cron': '0/2 * * * * ?',
+        'every_second.cron': '0/1 * * * * ?',
+        'per_process.cron': '0/5 * * * * ?',
+        'per_process.run_mode': 'local'})
+    cluster = Cluster(env.path, tmp_path)
+    for _ in range(4):
+        cluster.start()
+    time.sleep(5)  # all four are up and ticking
+    window_start = int(time.time()) * S + S
+    time.sleep(60)
+    window_end = int(time.time()) * S - 2 * S
+    codes = cluster.stop()
+    assert codes == [0, 0, 0, 0]
+    pids = {p.pid for p in cluster.procs}
+
+    runs = collections.Counter((t, fire) for t, fire, pid in
+                               executions(env.path) if t != 'per_process')
+    rows = history_rows(env)
+    row_count = collections.Counter((r[0], r[2]) for r in rows
+                                    if r[0] != 'per_process')
+    for task, step in (('every_two', 2), ('every_second', 1)):
+        want = expected(window_start, window_end, step)
+        got = [runs[(task, fire)] for fire in want]
+        rows_got = [row_count[(task, fire)] for fire in want]
+        missing = [f for f, n in zip(want, got) if n == 0]
+        twice = [f for f, n in zip(want, got) if n > 1]
+        report('%s %s' % (kind, task), {
+            'expected': len(want), 'ran once': got.count(1),
+            'missing': len(missing), 'twice': len(twice)})
+        assert not missing and not twice
+        assert rows_got == [1] * len(want)
+    # No leader: the claims are spread over the processes.
+    runners = collections.Counter(r[4] for r in rows
+                                  if r[0] == 'every_second')
+    assert {int(r.rsplit(':', 1)[1]) for r in runners} <= pids
+    assert all(r[3] == 'success' for r in rows), \
+        [r for r in rows if r[3] != 'success'][:5]
+
+    # run_mode = local: once per process per occurrence.
+    local = collections.Counter(fire for t, fire, pid in executions(env.path)
+                                if t == 'per_process' and
+                                window_start <= fire <= window_end)
+    want = expected(window_start, window_end, 5)
+    report('%s per_process' % kind, {'occurrences': len(want),
+                                     'runs': sum(local.values())})
+    assert [local[f] for f in want] == [4] * len(want)
+    local_rows = collections.Counter(r[2] for r in rows
+                                     if r[0] == 'per_process' and
+                                     window_start <= r[2] <= window_end)
+    assert [local_rows[f] for f in want] == [4] * len(want)
+    assert {r[1] for r in rows if r[0] == 'per_process'} == \
+        {'cron@%s' % r for r in
+         {r[4] for r in rows if r[0] == 'per_process'}}
+    # The losers of a claim race log nothing above DEBUG about it.
+    for proc in cluster.procs:
+        with open(proc.log.name) as f:
+            text = f.read()
+        assert 'claimed elsewhere' not in text
+        assert 'Traceback' not in text, text
+    env.shutdown()
+
+
+def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
+                                                            cluster_uri):
+    kind, uri = cluster_uri
+    lease = 4
+    env = make_cluster_env(tmp_path, egg, uri, {
+        'timezone': 'UTC',
+        'lease_seconds': str(lease),
+        'every_two.cron': '0/2 * * * * ?',
+        'every_two.cron.arg': '1.5',
+        'every_two.max_instances': '10',
+        'every_second.cron': '0/1 * * * * ?'})
+    cluster = Cluster(env.path, tmp_path)
+    for _ in range(4):
+        cluster.start()
+    time.sleep(5)
+    window_start = int(time.time()) * S + S
+    kills = []
+    for _ in range(5):
+        time.sleep(10)
+        victim = cluster.kill_one()
+        kills.append((victim.pid, int(time.time() * S)))
+        cluster.start()
+    time.sleep(lease + 6)
+    window_end = int(time.time()) * S - (lease + 2) * S
+    codes = cluster.stop()
+    assert codes == [0] * 4
+    killed = {str(pid) for pid, _ in kills}
+
+    rows = history_rows(env)
+    by_key = collections.Counter((r[0], r[2]) for r in rows)
+    for task, step in (('every_two', 2), ('every_second', 1)):
+        want = expected(window_start, window_end, step)
+        got = [by_key[(task, f)] for f in want]
+        report('%s chaos %s' % (kind, task), {
+            'expected': len(want), 'one row': got.count(1),
+            'missing': got.count(0), 'more': len(got) - got.count(1) -
+            got.count(0)})
+        assert got == [1] * len(want)
+    statuses = collections.Counter(r[3] for r in rows)
+    report('%s chaos statuses' % kind, statuses)
+    interrupted = [r for r in rows if r[3] == 'interrupted']
+    assert all(r[4].rsplit(':', 1)[1] in killed for r in interrupted), \
+        interrupted
+    others = [r for r in rows if r[3] != 'interrupted']
+    assert all(r[3] == 'success' for r in others), \
+        [r for r in others if r[3] != 'success'][:5]
+    # Each run that was going when its process died was marked.
+    assert not [r for r in rows if r[3] == 'running']
+    # Executions: once for every occurrence, but for one whose process
+    # was killed between its claim and its start.
+    runs = collections.Counter((t, fire) for t, fire, pid in
+                               executions(env.path))
+    status = dict(((r[0], r[2]), r[3]) for r in rows)
+    for task, step in (('every_two', 2), ('every_second', 1)):
+        for fire in expected(window_start, window_end, step):
+            if status[(task, fire)] == 'interrupted':
+                assert runs[(task, fire)] <= 1, (task, fire)
+            else:
+                assert runs[(task, fire)] == 1, (task, fire)
+    env.shutdown()
