@@ -17,8 +17,13 @@ COMPONENT_MODULES = [
     'traccron.db',
     'traccron.history',
     'traccron.listener',
+    'traccron.notification',
     'traccron.scheduler',
+    'traccron.tasks.auto_postpone',
     'traccron.tasks.heart_beat',
+    'traccron.tasks.sleeping_ticket',
+    'traccron.tasks.ticket_deadline',
+    'traccron.tasks.unreachable_milestone',
 ]
 
 setup(

@@ -8,11 +8,18 @@
 
 """Bundled task event listeners."""
 
+import threading
+import time
+from datetime import datetime
+
 from trac.core import Component, ExtensionPoint, implements
 
 from traccron.api import (IHistoryTaskExecutionStore, ITaskEventListener,
                           current_run)
+from traccron.config import CronConfig
+from traccron.core import Core
 from traccron.history import DbHistoryStore
+from traccron.notification import CronMailer, CronMailEvent
 
 
 class HistoryTaskEvent(Component):
@@ -41,3 +48,86 @@ class HistoryTaskEvent(Component):
 
     def getDescription(self):
         return self.__doc__
+
+
+# The runs waiting for the next summary mail, per environment path: they
+# outlive the Environment object that Trac replaces when trac.ini changes,
+# not the process.
+_buffers = {}
+_buffers_lock = threading.Lock()
+
+
+class EmailTaskEvent(Component):
+    """Mails a summary of task runs to `email_task_event.recipient`, once
+    every `email_task_event.limit` runs; with
+    `email_task_event.only_error`, only failed runs count."""
+
+    implements(ITaskEventListener)
+
+    def onStartTask(self, task):
+        pass
+
+    def onEndTask(self, task, success):
+        config = CronConfig(self.env)
+        recipients = config.get_email_notifier_task_recipient_list()
+        if not recipients:
+            return
+        if success and config.is_email_notifier_only_error():
+            return
+        limit = config.get_email_notifier_task_limit()
+        entry = self._entry(task, success)
+        with _buffers_lock:
+            runs = _buffers.setdefault(self.env.path, [])
+            runs.append(entry)
+            if len(runs) < limit:
+                return
+            del _buffers[self.env.path]
+        self.send(runs, recipients)
+
+    def send(self, runs, recipients):
+        """Mail the summary of `runs` (as made by `onEndTask`)."""
+        tz = Core(self.env).timezone()
+        data = {
+            'timezone': _zone_name(tz),
+            'runs': [dict(r, started=_format_time(r['started'], tz),
+                          ended=_format_time(r['ended'], tz))
+                     for r in runs],
+        }
+        event = CronMailEvent('task_event', data, target='task_event',
+                              time=datetime.fromtimestamp(
+                                  runs[-1]['ended'], tz))
+        delivery = CronMailer(self.env).send(event, recipients)
+        if delivery.failed:
+            # The core records a listener's exception in the run's history.
+            raise RuntimeError('email_task_event: ' + delivery.summary())
+
+    def _entry(self, task, success):
+        run = current_run()
+        now = time.time()
+        if run is None:
+            return {'task': task.getId(), 'schedule': '', 'started': now,
+                    'ended': now, 'success': bool(success), 'message': ''}
+        started = run.started / 1e6 if run.started is not None else now
+        ended = run.ended / 1e6 if run.ended is not None else now
+        return {'task': run.task_id, 'schedule': run.schedule,
+                'started': started, 'ended': ended,
+                'success': bool(success), 'message': run.message or ''}
+
+    def getId(self):
+        return 'email_task_event'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+def _format_time(seconds, tz):
+    return datetime.fromtimestamp(seconds, tz).strftime('%Y-%m-%d %H:%M:%S')
+
+
+def _zone_name(tz):
+    """The IANA name of `tz`, or its current abbreviation for the server's
+    zone read from /etc/localtime."""
+    name = getattr(tz, 'key', None)
+    if not name or name == 'localtime':
+        name = datetime.now(tz).tzname()
+    return name

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The `sleeping_ticket` task: reminds people of tickets nobody works on.
+
+- A *sleeping* ticket is an open ticket with an owner that has had no
+  change for more than N days: its owner is reminded.
+- An *orphaned* ticket is a ticket still `new`, with no owner, that has
+  had no change for more than N days: its reporter is reminded.
+
+Each person gets one mail listing all their tickets.
+"""
+
+import time
+from datetime import timedelta
+
+from trac.core import Component, implements
+
+from traccron.api import ICronTask
+from traccron.core import Core, from_us, to_us
+from traccron.notification import (CronMailEvent, CronMailer, Delivery,
+                                   format_day, ticket_data)
+
+DEFAULT_DAYS = 3
+
+
+def parse_days(args, default, name='days'):
+    """The first argument as a whole number of days (at least 0)."""
+    if not args or not str(args[0]).strip():
+        return default
+    try:
+        days = int(str(args[0]).strip())
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise ValueError('argument %s = %r: expected a whole number of days'
+                         % (name, args[0]))
+    return days
+
+
+class SleepingTicketTask(Component):
+    """Reminds owners of their tickets that have had no change for some
+    days (sleeping), and reporters of their new tickets that nobody took
+    (orphaned). Argument: the number of days (default 3)."""
+
+    implements(ICronTask)
+
+    clock = time  # replaced by tests
+
+    def wake_up(self, *args):
+        days = parse_days(args, DEFAULT_DAYS)
+        now = from_us(int(self.clock.time() * 1e6))
+        tz = Core(self.env).timezone()
+        sleeping, orphaned = self.find_tickets(to_us(now - timedelta(days)),
+                                               tz)
+        people = {}
+        for owner, ticket in sleeping:
+            people.setdefault(owner, ([], []))[0].append(ticket)
+        for reporter, ticket in orphaned:
+            people.setdefault(reporter, ([], []))[1].append(ticket)
+        delivery = Delivery()
+        mailer = CronMailer(self.env)
+        for name in sorted(people):
+            mine, reported = people[name]
+            event = CronMailEvent('sleeping_ticket', {
+                'name': name, 'days': days,
+                'sleeping': mine, 'orphaned': reported,
+            }, target='sleeping_ticket:%s' % name, time=now)
+            mailer.send(event, [name], delivery)
+        delivery.record('%d sleeping and %d orphaned ticket(s)'
+                        % (len(sleeping), len(orphaned)))
+
+    def find_tickets(self, before, tz):
+        """Return `(sleeping, orphaned)`: lists of `(person, ticket data)`
+        for the tickets unchanged since `before` (µs)."""
+        sleeping, orphaned = [], []
+        for (id, summary, status, owner, reporter, created,
+             changed) in self.env.db_query("""
+                SELECT id, summary, status, owner, reporter, time,
+                       changetime
+                FROM ticket
+                WHERE status != 'closed' AND changetime < %s
+                ORDER BY id
+                """, (before,)):
+            owner = (owner or '').strip()
+            ticket = ticket_data(self.env, id, summary, status, owner,
+                                 reporter, created=format_day(created, tz),
+                                 changed=format_day(changed, tz))
+            if owner:
+                sleeping.append((owner, ticket))
+            elif status == 'new' and (reporter or '').strip():
+                orphaned.append((reporter.strip(), ticket))
+        return sleeping, orphaned
+
+    def getId(self):
+        return 'sleeping_ticket'
+
+    def getDescription(self):
+        return self.__doc__
