@@ -9,6 +9,11 @@
 
 from setuptools import find_packages, setup
 
+try:
+    import babel  # only needed to extract and compile the catalogs
+except ImportError:
+    babel = None
+
 # Every module that defines Components: Trac loads only these from an egg.
 COMPONENT_MODULES = [
     'traccron.admin',
@@ -24,7 +29,28 @@ COMPONENT_MODULES = [
     'traccron.tasks.sleeping_ticket',
     'traccron.tasks.ticket_deadline',
     'traccron.tasks.unreachable_milestone',
+    'traccron.web_ui',
 ]
+
+# Translations (Babel, see setup.cfg): `setup.py extract_messages
+# update_catalog compile_catalog` refreshes the catalogs. The compiled .mo
+# files are kept in the source tree, so a build needs no Babel and never
+# writes into the checkout; a test checks that they match the .po files.
+l10n = {}
+if babel is not None:
+    jinja2_syntax = {
+        'variable_start_string': '${', 'variable_end_string': '}',
+        'line_statement_prefix': '#', 'line_comment_prefix': '##',
+        'trim_blocks': 'yes', 'lstrip_blocks': 'yes',
+        'newstyle_gettext': 'yes', 'silent': 'no',
+    }
+    l10n['message_extractors'] = {'traccron': [
+        ('**.py', 'trac.dist:extract_python', None),
+        ('**/templates/cron_*.html', 'trac.dist:extract_html',
+         jinja2_syntax),
+        ('**/templates/cron_*.rss', 'trac.dist:extract_html',
+         jinja2_syntax),
+    ]}
 
 setup(
     name='TracCronPlugin',
@@ -50,4 +76,5 @@ setup(
     entry_points={
         'trac.plugins': ['%s = %s' % (m, m) for m in COMPONENT_MODULES],
     },
+    **l10n
 )

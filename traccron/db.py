@@ -30,7 +30,9 @@ SCHEMA = [
         Column('heartbeat', type='int64'),
         Index(['task', 'schedule', 'fire_time'], unique=True),
         Index(['started']),
-        Index(['status']),
+        # History pages filtered by task or status, newest first.
+        Index(['task', 'id']),
+        Index(['status', 'id']),
     ],
 ]
 

@@ -1,0 +1,404 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The admin panels in headless Chromium against a real tracd with basic
+authentication, the plugin loaded from the egg built from this checkout.
+
+Each test leaves a screenshot in its tmp dir; a failing test prints its
+path. Needs Debian's `chromium` and `chromium-driver`."""
+
+import os
+import zipfile
+
+import pytest
+
+import tracd
+from browser_support import (CHROMEDRIVER, CHROMIUM, WAIT, XSS_PLUGIN,
+                             HistoryDb, start_chromium, write_htpasswd)
+
+PASSWORD = 'secret pw'
+PAGES = ('cron_admin', 'cron_history', 'cron_listener', 'cron_doc')
+SCRIPT = '<script>window.traccronXss = 1</script>'
+
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason='headless browser tests need chromium and chromedriver '
+           '(Debian: apt-get install chromium chromium-driver)')
+
+
+@pytest.fixture(scope='module')
+def egg(tmp_path_factory):
+    return tracd.build_egg(tmp_path_factory.mktemp('egg'))
+
+
+class Site(object):
+
+    def __init__(self, server, env_path):
+        self.server = server
+        self.env_path = str(env_path)
+        self.db = HistoryDb(env_path)
+
+    def ini(self):
+        with open(os.path.join(self.env_path, 'conf', 'trac.ini'),
+                  'rb') as f:
+            return f.read()
+
+
+@pytest.fixture(scope='module')
+def site(egg, tmp_path_factory):
+    root = tmp_path_factory.mktemp('site')
+    env_path = root / 'cronenv'
+    tracd.init_env(env_path, egg)
+    with open(str(env_path / 'plugins' / 'traccron_xss_task.py'),
+              'w') as f:
+        f.write(XSS_PLUGIN)
+    for args in (('config', 'set', 'traccron', 'ticker_enabled', 'false'),
+                 ('config', 'set', 'traccron', 'timezone', 'UTC'),
+                 ('config', 'set', 'logging', 'log_type', 'file'),
+                 ('permission', 'add', 'admin', 'TRAC_ADMIN')):
+        tracd.trac_admin(env_path, *args)
+    htpasswd = root / 'htpasswd'
+    write_htpasswd(htpasswd, {'admin': PASSWORD, 'joe': PASSWORD})
+    server = tracd.Tracd(env_path, root / 'tracd.log', auth=str(htpasswd))
+    yield Site(server, env_path)
+    server.stop()
+
+
+class Browser(object):
+    """A Chromium window on the site, with the waits the tests need."""
+
+    def __init__(self, driver, site, shot_dir):
+        self.driver = driver
+        self.site = site
+        self.shot_dir = shot_dir
+        self.shots = 0
+
+    def url(self, page, query=''):
+        return '%s/admin/traccron/%s%s' % (self.site.server.base, page,
+                                           query)
+
+    def login(self, user):
+        server = self.site.server
+        self.driver.get('http://%s:%s@127.0.0.1:%d/%s/login' % (
+            user, PASSWORD.replace(' ', '%20'), server.port, server.name))
+        self.wait_for_css('.trac-author-user')
+        assert self.css('.trac-author-user').text == user
+
+    def open(self, page, query=''):
+        self.driver.get(self.url(page, query))
+
+    def css(self, selector):
+        from selenium.webdriver.common.by import By
+        return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    def all(self, selector):
+        from selenium.webdriver.common.by import By
+        return self.driver.find_elements(By.CSS_SELECTOR, selector)
+
+    def wait(self, condition, message=''):
+        from selenium.webdriver.support.ui import WebDriverWait
+        return WebDriverWait(self.driver, WAIT, poll_frequency=0.2).until(
+            lambda d: condition(), message)
+
+    def wait_for_css(self, selector):
+        return self.wait(lambda: self.all(selector),
+                         'no element matches %s' % selector)
+
+    def wait_for_text(self, text):
+        self.wait(lambda: text in self.css('body').text,
+                  'text not shown: %r' % text)
+
+    def click_and_load(self, element):
+        """Click `element` and wait until the next page replaced this
+        one."""
+        from selenium.webdriver.support import expected_conditions as EC
+        from selenium.webdriver.support.ui import WebDriverWait
+        element.click()
+        WebDriverWait(self.driver, WAIT).until(EC.staleness_of(element))
+
+    def fetch(self, url, form=None):
+        """Fetch `url` from the page (the session's cookies and basic
+        auth): `{'status', 'type', 'text'}`. With `form`, a POST."""
+        return self.driver.execute_async_script('''
+            var done = arguments[arguments.length - 1];
+            var init = {credentials: 'same-origin'};
+            if (arguments[1]) {
+              init.method = 'POST';
+              init.body = new URLSearchParams(arguments[1]);
+            }
+            fetch(arguments[0], init).then(function (r) {
+              r.text().then(function (t) {
+                done({status: r.status, text: t,
+                      type: r.headers.get('Content-Type')});
+              });
+            }, function (e) { done({status: 0, text: String(e)}); });
+            ''', url, form)
+
+    def shot(self, name):
+        self.shots += 1
+        path = os.path.join(self.shot_dir, '%02d-%s.png' % (self.shots,
+                                                            name))
+        self.driver.save_screenshot(path)
+        return path
+
+
+@pytest.fixture
+def browser(site, tmp_path):
+    driver = start_chromium(tmp_path / 'profile')
+    driver.set_script_timeout(WAIT)
+    b = Browser(driver, site, str(tmp_path))
+    try:
+        yield b
+    finally:
+        try:
+            path = b.shot('end')
+            # Shown by pytest when the test failed.
+            print('screenshot: %s' % path)
+        finally:
+            driver.quit()
+
+
+def field_value(b, name):
+    return b.css('input[name="%s"]' % name).get_attribute('value')
+
+
+def type_into(b, name, text):
+    field = b.css('input[name="%s"]' % name)
+    field.clear()
+    field.send_keys(text)
+
+
+# The egg --------------------------------------------------------------------
+
+def test_egg_ships_panels_templates_css_and_french_catalog(egg):
+    with zipfile.ZipFile(egg) as z:
+        names = set(z.namelist())
+        entry_points = z.read('EGG-INFO/entry_points.txt').decode('utf-8')
+    for name in ('traccron/web_ui.py', 'traccron/templates/cron_admin.html',
+                 'traccron/templates/cron_history.html',
+                 'traccron/templates/cron_history.rss',
+                 'traccron/templates/cron_listener.html',
+                 'traccron/templates/cron_doc.html',
+                 'traccron/htdocs/traccron.css',
+                 'traccron/locale/fr/LC_MESSAGES/traccron.mo'):
+        assert name in names
+    assert 'traccron.web_ui = traccron.web_ui' in entry_points
+
+
+# Settings -------------------------------------------------------------------
+
+@needs_chromium
+def test_admin_changes_a_schedule_and_sees_the_notice(browser):
+    b = browser
+    b.login('admin')
+    b.open('cron_admin')
+    b.wait_for_css('#task-heart_beat')
+    b.shot('settings')
+
+    before = b.site.ini()
+    type_into(b, 'heart_beat.daily', '25h00')
+    b.click_and_load(b.css('input[name="save"]'))
+    b.wait_for_text('Invalid value for heart_beat.daily: 25h00')
+    b.shot('refused')
+    assert field_value(b, 'heart_beat.daily') == '25h00'
+    assert 'cron-error' in b.css('input[name="heart_beat.daily"]') \
+        .get_attribute('class')
+    assert b.site.ini() == before
+
+    type_into(b, 'heart_beat.daily', '07h30')
+    type_into(b, 'heart_beat.daily.arg', 'Good Morning')
+    b.click_and_load(b.css('input[name="save"]'))
+    b.wait_for_text('Your changes have been saved.')
+    b.shot('saved')
+    assert field_value(b, 'heart_beat.daily') == '07h30'
+    assert field_value(b, 'heart_beat.daily.arg') == 'Good Morning'
+    ini = b.site.ini().decode('utf-8')
+    assert 'heart_beat.daily = 07h30' in ini
+    assert 'heart_beat.daily.arg = Good Morning' in ini
+
+
+@needs_chromium
+def test_run_now_then_the_new_row_in_history(browser):
+    b = browser
+    b.site.db.clear()
+    b.login('admin')
+    b.open('cron_admin')
+    b.wait_for_css('#task-heart_beat')
+    b.click_and_load(b.css('button[name="run"][value="heart_beat"]'))
+    b.wait_for_text('Task heart_beat started.')
+    b.shot('started')
+    b.click_and_load(b.css('#notice a[href*="cron_history"]'))
+
+    def finished_row():
+        rows = b.all('tr.cron-row')
+        if rows and 'cron-row-success' in rows[0].get_attribute('class'):
+            return rows
+        b.driver.refresh()
+        return None
+    rows = b.wait(finished_row, 'the manual run never showed success')
+    b.shot('history')
+    assert len(rows) == 1
+    cells = rows[0].find_elements('css selector', 'td')
+    assert cells[0].text == 'heart_beat'
+    assert cells[1].text == 'manual'
+    assert cells[5].text == 'success'
+    assert b.site.db.rows() == [('heart_beat', 'manual', 'success', '')]
+
+
+# History --------------------------------------------------------------------
+
+@needs_chromium
+def test_history_pages_through_120_rows_and_filters_by_status(browser):
+    b = browser
+    b.site.db.clear()
+    b.site.db.insert(120)
+    b.login('admin')
+    b.open('cron_history')
+    b.wait_for_text('Runs 1 - 50 of 120')
+    assert len(b.all('tr.cron-row')) == 50
+    b.shot('page1')
+    b.click_and_load(b.css('.paging .next a'))
+    b.wait_for_text('Runs 51 - 100 of 120')
+    assert len(b.all('tr.cron-row')) == 50
+    b.click_and_load(b.css('.paging .next a'))
+    b.wait_for_text('Runs 101 - 120 of 120')
+    assert len(b.all('tr.cron-row')) == 20
+    assert b.all('.paging .next a') == []
+    b.shot('page3')
+
+    from selenium.webdriver.support.ui import Select
+    Select(b.css('#cron-filter select[name="status"]')) \
+        .select_by_value('failure')
+    b.click_and_load(b.css('#cron-filter input[type="submit"]'))
+    b.wait_for_text('Runs 1 - 30 of 30')
+    badges = [e.text for e in b.all('tr.cron-row .cron-status')]
+    assert badges == ['failure'] * 30
+    assert b.all('.paging') == []
+    b.shot('failures')
+
+
+@needs_chromium
+def test_clear_history_after_confirming(browser):
+    b = browser
+    b.site.db.clear()
+    b.site.db.insert(5)
+    b.login('admin')
+    b.open('cron_history')
+    b.wait_for_text('Runs 1 - 5 of 5')
+    b.click_and_load(b.css('#cron-clear input[name="clear"]'))
+    b.wait_for_css('#cron-clear-confirm')
+    b.shot('confirm')
+    assert len(b.site.db.rows()) == 5
+    b.click_and_load(b.css('#cron-clear-yes'))
+    b.wait_for_text('The history has been cleared.')
+    b.shot('cleared')
+    assert 'No run recorded.' in b.css('#cron-history').text
+    assert b.site.db.rows() == []
+
+
+@needs_chromium
+def test_rss_feed_of_the_history(browser):
+    b = browser
+    b.site.db.clear()
+    b.site.db.insert(3)
+    b.login('admin')
+    b.open('cron_history')
+    b.wait_for_text('Runs 1 - 3 of 3')
+    feed = b.css('link[rel="alternate"][type="application/rss+xml"]') \
+        .get_attribute('href')
+    response = b.fetch(feed)
+    assert response['status'] == 200
+    assert response['type'].startswith('application/rss+xml')
+    assert response['text'].count('<item>') == 3
+    assert '<title>heart_beat: failure</title>' in response['text']
+    b.driver.get(feed)
+    b.shot('feed')
+    assert 'heart_beat: success' in b.driver.page_source
+
+
+# Permission -----------------------------------------------------------------
+
+@needs_chromium
+def test_user_without_cron_admin_gets_403_everywhere(browser):
+    b = browser
+    b.site.db.clear()
+    b.site.db.insert(2)
+    ini = b.site.ini()
+    b.login('joe')
+    b.open('cron_admin')
+    b.wait_for_text('Forbidden')
+    b.shot('forbidden')
+    assert 'CRON_ADMIN' in b.css('body').text
+    token = b.driver.get_cookie('trac_form_token')['value']
+    for page in PAGES:
+        assert b.fetch(b.url(page))['status'] == 403, page
+    assert b.fetch(b.url('cron_history', '?format=rss'))['status'] == 403
+    for page, form in (
+            ('cron_admin', {'run': 'heart_beat'}),
+            ('cron_admin', {'save': '1', 'task': 'heart_beat',
+                            'heart_beat.daily': '10h00'}),
+            ('cron_history', {'clear': '1', 'confirm': 'yes'}),
+            ('cron_listener', {'save': '1',
+                               'email_task_event.limit': '5'})):
+        form['__FORM_TOKEN'] = token
+        assert b.fetch(b.url(page), form)['status'] == 403, (page, form)
+    assert b.site.ini() == ini
+    assert len(b.site.db.rows()) == 2
+    # The Admin menu does not offer the panels either.
+    b.driver.get(b.site.server.base + '/admin')
+    assert 'Trac Cron' not in b.css('body').text
+
+
+# Escaping -------------------------------------------------------------------
+
+@needs_chromium
+def test_script_in_description_and_failure_message_is_text(browser):
+    b = browser
+    b.site.db.clear()
+    b.login('admin')
+    b.open('cron_admin')
+    description = b.wait_for_css('#task-xss_task .cron-description')[0]
+    assert description.text == 'Describes itself with ' + SCRIPT
+    assert b.driver.execute_script('return window.traccronXss') is None
+    b.click_and_load(b.css('button[name="run"][value="xss_task"]'))
+    b.wait_for_text('Task xss_task started.')
+    b.open('cron_history')
+
+    def failed_row():
+        rows = b.all('tr.cron-row-failure')
+        if rows:
+            return rows
+        b.driver.refresh()
+        return None
+    [row] = b.wait(failed_row, 'the failed run never showed')
+    b.shot('history')
+    message = row.find_element('css selector', 'td.cron-message')
+    assert 'RuntimeError: failed with ' + SCRIPT in message.text
+    assert b.driver.execute_script('return window.traccronXss') is None
+
+
+# Translation ----------------------------------------------------------------
+
+@needs_chromium
+def test_french_browser_sees_the_panel_in_french(browser):
+    b = browser
+    b.driver.execute_cdp_cmd('Network.enable', {})
+    b.driver.execute_cdp_cmd('Network.setExtraHTTPHeaders', {
+        'headers': {'Accept-Language': 'fr-FR,fr;q=0.9'}})
+    b.login('admin')
+    b.open('cron_admin')
+    b.wait_for_text('Trac Cron : Paramètres')
+    b.shot('settings-fr')
+    assert b.css('button[name="run"][value="heart_beat"]').text == \
+        'Lancer maintenant'
+    assert b.css('input[name="save"]').get_attribute('value') == \
+        'Appliquer les modifications'
+    b.open('cron_history')
+    b.wait_for_text('Trac Cron : Historique')
+    b.open('cron_doc')
+    b.wait_for_text('Prochains déclenchements')
