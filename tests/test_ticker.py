@@ -533,3 +533,42 @@ def test_two_processes_starting_after_downtime_agree(catch_up):
                                                'missed']
     assert len({(r.task, r.schedule, r.fire_time) for r in history}) == \
         len(history)
+
+
+# Runs whose process is gone ------------------------------------------------
+
+def test_run_of_a_dead_local_process_does_not_block_the_next_one():
+    import socket
+    import subprocess
+    from traccron import history as h
+    proc = subprocess.Popen(['true'])
+    proc.wait()  # a pid of this host that no longer runs
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.hourly': '0'})
+    before = int(T0.timestamp() * 1e6) - 3600 * 1000000
+    stale = h.claim(env, [h.Claim('rec', 'hourly', before, before)],
+                    '%s:%d' % (socket.gethostname(), proc.pid),
+                    int(T0.timestamp() * 1e6))[0]
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None)
+    ticker.tick()
+    clock.set(T0.timestamp())
+    ticker.tick()
+    assert h.get(env, stale.id).status == 'interrupted'
+    assert fire_times(env, 'rec', 'success') == [T0]
+
+
+def test_run_without_heartbeat_for_lease_seconds_is_interrupted():
+    from traccron import history as h
+    env = make_stub(enable=[RecorderTask], config={'lease_seconds': '30'})
+    now = int(T0.timestamp() * 1e6)
+    other = h.claim(env, [h.Claim('rec', 'hourly', now, now),
+                          h.Claim('rec', 'hourly', now + 1, now + 1)],
+                    'elsewhere:1', now)
+    h.heartbeat(env, [other[1].id], now + 20 * 1000000)
+    clock = FakeClock((T0 + timedelta(seconds=31)).timestamp())
+    Ticker(env.path, lambda: env, clock=clock, config_check=None).tick()
+    assert h.get(env, other[0].id).status == 'interrupted'
+    assert h.get(env, other[1].id).status == 'running'
+    assert 'stopped sending heartbeats' in h.get(env, other[0].id).message

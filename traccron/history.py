@@ -99,16 +99,48 @@ def claim(env, claims, runner, now):
     return won
 
 
-def running_counts(env, runner):
-    """Return `{task: (running anywhere, running in this process)}`."""
+def running_by_runner(env):
+    """Return `[(task, runner, number of running rows)]`."""
+    return env.db_query("""
+        SELECT task, runner, COUNT(*) FROM cron_history
+        WHERE status='running' GROUP BY task, runner
+        """)
+
+
+def running_counts(env, runner, rows=None, ignore=()):
+    """Return `{task: (running anywhere, running in this process)}`,
+    leaving out the runners in `ignore`."""
     counts = {}
-    for task, row_runner, n in env.db_query("""
-            SELECT task, runner, COUNT(*) FROM cron_history
-            WHERE status='running' GROUP BY task, runner
-            """):
+    for task, row_runner, n in running_by_runner(env) if rows is None \
+            else rows:
+        if row_runner in ignore:
+            continue
         total, mine = counts.get(task, (0, 0))
         counts[task] = (total + n, mine + (n if row_runner == runner else 0))
     return counts
+
+
+def interrupt_runners(env, runners, now, noticed_by):
+    """Record as `interrupted` the running rows of `runners`, processes
+    known to be gone. Returns their ids."""
+    marked = []
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        for runner in sorted(runners):
+            ids = [id for id, in db("""
+                SELECT id FROM cron_history
+                WHERE status='running' AND runner=%s
+                """, (runner,))]
+            for id in ids:
+                cursor.execute("""
+                    UPDATE cron_history SET status='interrupted', ended=%s,
+                      message=%s
+                    WHERE id=%s AND status='running'
+                    """, (now, 'its runner %s is no longer running (noticed '
+                               'by %s)' % (runner, noticed_by), id))
+                if cursor.rowcount == 1:
+                    marked.append(id)
+    return marked
 
 
 def last_fire_times(env):

@@ -15,6 +15,7 @@ import collections
 import heapq
 import logging
 import os
+import socket
 import threading
 import time as _time
 from datetime import datetime, timezone
@@ -296,8 +297,22 @@ class Ticker(object):
             self._seq += 1
             heapq.heappush(self._heap, (_to_us(nxt), self._seq, schedule))
 
+    def _running_counts(self, env, now):
+        """Runs going on per task (see `history.running_counts`). Runs of a
+        process of this host that no longer exists are first recorded
+        `interrupted`: they must not hold back the next occurrences until
+        their lease runs out."""
+        rows = history.running_by_runner(env)
+        dead = set(r for _, r, _ in rows
+                   if r != self.runner and _gone_from_this_host(r))
+        if dead:
+            for id in history.interrupt_runners(env, dead, now, self.runner):
+                env.log.warning('TracCron: run %d marked interrupted (its '
+                                'process is gone)', id)
+        return history.running_counts(env, self.runner, rows, dead)
+
     def _claim_and_dispatch(self, env, due, now):
-        counts = history.running_counts(env, self.runner)
+        counts = self._running_counts(env, now)
         claims = []
         for schedule, fire, status, message in due:
             if status == 'running':
@@ -381,6 +396,24 @@ class Ticker(object):
         if self._active:
             candidates.append(self._next_maintenance)
         return max(min(candidates), now)
+
+
+_HOST = socket.gethostname()
+
+
+def _gone_from_this_host(runner):
+    """Whether `runner` (host:pid) is a process of this host that has
+    ended."""
+    host, _, pid = (runner or '').rpartition(':')
+    if host != _HOST or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
 
 
 def _last_occurrences(schedule, after, until, limit, confirm):
