@@ -21,8 +21,10 @@ egg: $(VENV)/.installed
 	rm -rf build dist
 	$(PY) setup.py --quiet bdist_egg --dist-dir dist
 
+# Several workers: the integration tests spend most of their time waiting
+# for real instants. -rsP lists skip reasons and the figures tests print.
 test: $(VENV)/.installed
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n 4 -p no:logging -rsP tests
 
 bench: $(VENV)/.installed
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
