@@ -253,6 +253,15 @@ def _us(seconds):
     return None if seconds is None else int(round(seconds * 1e6))
 
 
+def _store_filters(task, sucess, success):
+    """The task id and outcome asked of `getExecution` (the original
+    keyword `sucess` or `success`)."""
+    task_id = None
+    if task is not None:
+        task_id = task if isinstance(task, str) else task.getId()
+    return task_id, sucess if success is None else success
+
+
 class DbHistoryStore(Component):
     """The history kept in the `cron_history` table, seen through the
     original plugin's store interface."""
@@ -281,11 +290,7 @@ class DbHistoryStore(Component):
 
     def getExecution(self, task=None, fromTime=None, toTime=None,
                      sucess=None, success=None):
-        if success is None:
-            success = sucess
-        task_id = None
-        if task is not None:
-            task_id = task if isinstance(task, str) else task.getId()
+        task_id, success = _store_filters(task, sucess, success)
         status = None if success is None else \
             ('success' if success else 'failure')
         by_id = dict((t.getId(), t) for t in self.tasks)
@@ -319,11 +324,7 @@ class MemoryHistoryStore(Component):
 
     def getExecution(self, task=None, fromTime=None, toTime=None,
                      sucess=None, success=None):
-        if success is None:
-            success = sucess
-        task_id = None
-        if task is not None:
-            task_id = task if isinstance(task, str) else task.getId()
+        task_id, success = _store_filters(task, sucess, success)
         with self._lock:
             entries = list(self._entries)
         return [e for e in entries
