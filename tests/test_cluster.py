@@ -14,6 +14,7 @@ run every occurrence once, with no leader; killed processes leave
 import collections
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -93,8 +94,10 @@ class Cluster(object):
         self.procs.append(proc)
         return proc
 
-    def kill_one(self):
-        proc = self.procs.pop(0)
+    def kill_one(self, pid=None):
+        proc = [p for p in self.procs if p.pid == pid][:1] or self.procs[:1]
+        proc = proc[0]
+        self.procs.remove(proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.log.close()
@@ -141,7 +144,15 @@ def executions(env_path):
 
 def history_rows(env):
     return env.db_query("""SELECT task, schedule, fire_time, status, runner,
-                           message FROM cron_history ORDER BY fire_time""")
+                           message, ended FROM cron_history
+                           ORDER BY fire_time""")
+
+
+def running_pid(env):
+    """The pid of a process running `every_two` now, if any."""
+    rows = env.db_query("""SELECT runner FROM cron_history
+                           WHERE status='running' AND task='every_two'""")
+    return int(rows[0][0].rsplit(':', 1)[1]) if rows else None
 
 
 def expected(first, last, step):
@@ -248,9 +259,23 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
     kills = []
     for _ in range(5):
         time.sleep(10)
-        victim = cluster.kill_one()
+        # Kill a process in the middle of a run (every_two sleeps 1.5 s of
+        # each 2 s), so that there is a run to record as interrupted.
+        pid = None
+        deadline = time.time() + 3
+        while pid is None and time.time() < deadline:
+            pid = running_pid(env)
+            time.sleep(0.05)
+        victim = cluster.kill_one(pid)
         kills.append((victim.pid, int(time.time() * S)))
         cluster.start()
+    # The killed processes that had a run going (a run may also have ended
+    # between the look and the kill).
+    left_a_run = set(str(pid) for pid, _ in kills if env.db_query(
+        """SELECT COUNT(*) FROM cron_history WHERE runner=%s
+           AND status IN ('running', 'interrupted')""",
+        ('%s:%d' % (socket.gethostname(), pid),))[0][0])
+    assert len(left_a_run) >= 3, (left_a_run, kills)
     time.sleep(lease + 6)
     window_end = int(time.time()) * S - (lease + 2) * S
     codes = cluster.stop()
@@ -272,6 +297,15 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
     interrupted = [r for r in rows if r[3] == 'interrupted']
     assert all(r[4].rsplit(':', 1)[1] in killed for r in interrupted), \
         interrupted
+    # Each killed process left a run behind, recorded interrupted within
+    # lease_seconds of the kill.
+    kill_time = dict((str(pid), when) for pid, when in kills)
+    victims = set(r[4].rsplit(':', 1)[1] for r in interrupted)
+    assert victims == left_a_run, (victims, kills)
+    late = [(r, r[6] - kill_time[r[4].rsplit(':', 1)[1]])
+            for r in interrupted
+            if r[6] - kill_time[r[4].rsplit(':', 1)[1]] > lease * S]
+    assert not late, late
     others = [r for r in rows if r[3] != 'interrupted']
     assert all(r[3] == 'success' for r in others), \
         [r for r in others if r[3] != 'success'][:5]

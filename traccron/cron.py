@@ -231,9 +231,11 @@ class _MonthDays(object):
         for day in self.nearest:
             if day > ndays:
                 continue
-            if weekday(day) == 5:       # Saturday: the Friday before ...
-                day = 3 if day == 1 else day - 1    # ... unless in May
-            elif weekday(day) == 6:     # Sunday: the Monday after ...
+            # Never into another month: Saturday the 1st gives Monday the
+            # 3rd, Sunday the last day gives the Friday before.
+            if weekday(day) == 5:
+                day = 3 if day == 1 else day - 1
+            elif weekday(day) == 6:
                 day = day - 2 if day == ndays else day + 1
             result.add(day)
         return result
@@ -318,7 +320,7 @@ def _possible_lengths(month):
     return (30,) if month in (4, 6, 9, 11) else (31,)
 
 
-# -- time zones ----------------------------------------------------------------
+# -- time zones --------------------------------------------------------------
 
 def local_zone():
     """The server's local time zone as a DST-aware tzinfo.
@@ -657,6 +659,8 @@ class CronExpression(object):
         if dt.tzinfo is None or dt.utcoffset() is None:
             raise ValueError('next_after() needs an aware datetime, got %r'
                              % (dt,))
+        if dt.year > LAST_YEAR + 1:
+            return None
         tz = self.tz
         local = dt.astimezone(tz)
         if self._fixed_zone:
@@ -696,49 +700,62 @@ class CronExpression(object):
             return change.replace(tzinfo=UTC).astimezone(tz)
 
     def _next_by_real_clock(self, wall, offset, instant):
-        """Next instant after UTC `instant` whose wall time matches."""
+        """Next instant after UTC `instant` whose wall time matches.
+
+        `wall` and `offset` are the wall time and UTC offset at `instant`.
+        """
+        found = self._next_real_in_wall_order(wall, instant)
+        # A fall-back transition shortly after `instant` replays wall times
+        # up to `wall`: one of them may come before `found`.
+        probe = instant + _REPLAY_WINDOW
+        if found is not None and found[0] <= probe:
+            # Transitions are days apart: at most one in the window, so
+            # the same offset means none.
+            probe, probe_offset = found[0], found[2]
+        else:
+            probe_offset = _offset_at(self.tz, probe)
+        if probe_offset < offset:
+            replayed = self._replayed_fire(wall, offset, instant, probe,
+                                           probe_offset)
+            if replayed is not None and (found is None or
+                                         replayed[0] < found[0]):
+                found = replayed
+        return None if found is None else found[1]
+
+    def _next_real_in_wall_order(self, wall, instant):
+        """The first matching wall time after `wall` that really occurs
+        after UTC `instant`: (instant, aware datetime, offset) or None."""
         tz = self.tz
-        start = wall
-        best = best_wall = None
         while True:
             wall = self._wall_after(wall)
             if wall is None:
-                break
+                return None
             aware = wall.replace(tzinfo=tz)
             before = aware.utcoffset()
             after = aware.replace(fold=1).utcoffset()
             first = wall - before
             second = wall - after
-            if first <= second:
-                # Normal or repeated wall time: its first occurrence after
-                # `instant`.
-                if first > instant:
-                    best, best_wall = first, aware
-                    break
-                if second > instant:
-                    best, best_wall = second, aware.replace(fold=1)
-                    break
-                continue
-            # Wall time in a gap: go on from the end of the gap.
-            change = _transition(tz, second, first)
-            wall = change + after - _ONE_SECOND
+            if first > second:
+                # Wall time in a gap: go on from the end of the gap.
+                change = _transition(tz, second, first)
+                wall = change + after - _ONE_SECOND
+            elif first > instant:
+                return first, aware, before
+            elif second > instant:
+                # The second occurrence of a repeated wall time.
+                return second, aware.replace(fold=1), after
 
-        # A fall-back transition shortly after `instant` replays wall times
-        # up to the current one: the earliest of them may come first.
-        probe = instant + _REPLAY_WINDOW
-        if best is not None and best < probe:
-            probe = best
-        probe_offset = _offset_at(tz, probe)
-        if probe_offset < offset:
-            change = _transition(tz, instant, probe)
-            replayed = self._first_wall(*(change + probe_offset).timetuple()[:6])
-            if replayed is not None and replayed <= start and \
-                    replayed < change + offset:
-                moment = replayed - probe_offset
-                if best is None or moment < best:
-                    best = moment
-                    best_wall = replayed.replace(tzinfo=tz, fold=1)
-        return best_wall
+    def _replayed_fire(self, wall, offset, instant, probe, probe_offset):
+        """The first wall time not after `wall` that the fall-back between
+        `instant` and `probe` replays: (instant, aware, offset) or None."""
+        change = _transition(self.tz, instant, probe)
+        replayed = self._first_wall(
+            *(change + probe_offset).timetuple()[:6])
+        if replayed is None or replayed > wall or \
+                replayed >= change + offset:
+            return None
+        return (replayed - probe_offset,
+                replayed.replace(tzinfo=self.tz, fold=1), probe_offset)
 
 
 def split_expressions(value):
