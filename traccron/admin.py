@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from trac.admin.api import AdminCommandError, IAdminCommandProvider
 from trac.core import Component, implements
-from trac.env import env_cache, env_cache_lock, open_environment
+from trac.env import env_cache, env_cache_lock
 from trac.util.text import print_table, printerr, printout
 
 from traccron import history
@@ -177,7 +177,10 @@ class CronAdmin(Component):
         if not CronConfig(self.env).get_ticker_enabled():
             printerr('ticker_enabled is false in [traccron]: nothing to do.')
             return 1
-        open_environment(path, use_cache=True)
+        # The ticker follows Trac's cache of environments (reloaded when
+        # trac.ini changes); it starts with this command's environment.
+        with env_cache_lock:
+            env_cache.setdefault(path, self.env)
         ticker = Ticker(path, lambda: open_cached(path))
         stop = threading.Event()
 
@@ -189,6 +192,8 @@ class CronAdmin(Component):
         printout('TracCron ticker running for %s (pid %s). Stop with '
                  'SIGTERM or Ctrl-C.' % (path, ticker.runner))
         ticker.start()
+        self.log.info('TracCron ticker started for %s (trac-admin cron '
+                      'ticker, %s)', path, ticker.runner)
         try:
             while not stop.is_set() and ticker.alive:
                 stop.wait(1)
@@ -212,6 +217,6 @@ class CronAdmin(Component):
                  % len(left))
         with env_cache_lock:
             cached = env_cache.pop(path, None)
-        if cached is not None:
+        if cached is not None and cached is not self.env:
             cached.shutdown()
         return 0
