@@ -26,8 +26,12 @@ egg: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -n 4 -p no:logging -rsP tests
 
+# Every bench/*.py is a benchmark except the helpers (bench/_*.py).
 bench: $(VENV)/.installed
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	for b in bench/*.py; do \
+	  case $$(basename $$b) in _*) continue;; esac; \
+	  echo "== $$b"; $(PY) $$b || exit 1; \
+	done
 
 demo: egg
 	@if [ ! -d $(DEMO) ]; then \
@@ -42,8 +46,11 @@ demo: egg
 	$(VENV)/bin/trac-admin $(DEMO) config set logging log_level DEBUG
 	$(VENV)/bin/trac-admin $(DEMO) config set traccron ticker_enabled true
 	$(VENV)/bin/trac-admin $(DEMO) config set traccron heart_beat.hourly "0, 15, 30, 45"
-	$(VENV)/bin/trac-admin $(DEMO) config set traccron heart_beat.hourly.arg "quarter past, on the hour"
+	$(VENV)/bin/trac-admin $(DEMO) config set traccron heart_beat.hourly.arg "every quarter of an hour"
 	$(VENV)/bin/trac-admin $(DEMO) config set traccron heart_beat.daily "21h19, 21h20"
+	$(VENV)/bin/trac-admin $(DEMO) config set traccron heart_beat.cron "0 * * * * ?"
+	$(VENV)/bin/trac-admin $(DEMO) config set traccron heart_beat.cron.arg "every minute"
+	$(VENV)/bin/trac-admin $(DEMO) config set traccron sleeping_ticket.daily "08h00"
 	@echo
 	@echo "TracCron demo: http://127.0.0.1:$(DEMO_PORT)/$(DEMO)  (log in as $(DEMO_USER) / $(DEMO_PASSWORD))"
 	@echo "Admin panel:   http://127.0.0.1:$(DEMO_PORT)/$(DEMO)/admin/traccron"

@@ -1,0 +1,332 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""What the benchmarks that run a real `tracd` share: the egg, an
+environment made with trac-admin, a plugin of no-op test tasks, a probe
+that shows the ticker from inside tracd, reading `cron_history`, the
+figures file. Not a benchmark itself (`make bench` skips it)."""
+
+import configparser
+import contextlib
+import json
+import os
+import sqlite3
+import sys
+import time
+import urllib.request
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _path in (ROOT, os.path.join(ROOT, 'tests')):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from databases import fresh_database, unavailable  # noqa: E402,F401
+from tracd import Tracd, build_egg, init_env  # noqa: E402,F401
+
+RESULTS = os.path.join(ROOT, 'bench', 'results.json')
+S = 1000000
+
+# No-op tasks for a plugin file in ENV/plugins: each execution appends
+# "task fire_time started pid" (µs; `started` is when wake_up began) to
+# ENV/executions.log with O_APPEND, so whole lines from any thread.
+TASKS_HEAD = '''
+import os, time
+from trac.core import Component, implements
+from traccron.api import ICronTask, current_run
+
+def note(env, name):
+    now = int(time.time() * 1000000)
+    line = '%s %d %d %d\\n' % (name, current_run().fire_time, now,
+                               os.getpid())
+    fd = os.open(os.path.join(env.path, 'executions.log'),
+                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+'''
+
+TASK_CLASS = '''
+class Task_{name}(Component):
+    implements(ICronTask)
+    def wake_up(self, *args):
+        note(self.env, '{name}')
+    def getId(self):
+        return '{name}'
+    def getDescription(self):
+        return 'no-op'
+'''
+
+# Shows the ticker of this environment from inside tracd, and the
+# pauses of Python's garbage collector (they hold every thread).
+PROBE = '''
+import gc, json, os, threading, time
+from trac.core import Component, implements
+from trac.web.api import IRequestHandler
+
+_gc = {'started': None, 'pauses': [[], [], []]}
+
+def _gc_watch(phase, info):
+    if phase == 'start':
+        _gc['started'] = time.perf_counter()
+    elif _gc['started'] is not None:
+        _gc['pauses'][info['generation']].append(
+            (time.perf_counter() - _gc['started']) * 1000)
+
+if not any(getattr(c, '__name__', '') == '_gc_watch' for c in gc.callbacks):
+    gc.callbacks.append(_gc_watch)
+
+class TracCronBenchProbe(Component):
+    implements(IRequestHandler)
+
+    def match_request(self, req):
+        return req.path_info == '/traccron-probe'
+
+    def process_request(self, req):
+        if req.args.get('gc_freeze'):
+            # What a deployment may do in its WSGI script or tracd
+            # wrapper once Trac is loaded: move the objects of start-up
+            # out of the collector's reach, so that a full collection
+            # scans only what came since (a pause of ~100 ms -> a few ms).
+            gc.collect()
+            gc.freeze()
+        try:
+            from traccron.ticker import get_ticker
+            ticker = get_ticker(self.env.path)
+        except ImportError:
+            ticker = None
+        body = json.dumps({
+            'pid': os.getpid(),
+            'ticker': ticker is not None,
+            'wakeups': ticker.wakeups if ticker else None,
+            'threads': threading.active_count(),
+            'gc_objects': len(gc.get_objects()),
+            'gc_pauses': [{'count': len(p), 'max_ms': max(p, default=0),
+                           'total_ms': sum(p)} for p in _gc['pauses']],
+        }).encode('utf-8')
+        req.send(body, 'application/json')
+'''
+
+
+def task_names(count, prefix='noop'):
+    return ['%s_%05d' % (prefix, i) for i in range(count)]
+
+
+def tasks_plugin(names):
+    return TASKS_HEAD + ''.join(TASK_CLASS.format(name=n) for n in names)
+
+
+def make_env(path, egg=None, database='sqlite:db/trac.db', tasks=(),
+             traccron=None, log_level='INFO', probe=True):
+    """An environment made with trac-admin; with `egg` the plugin is in
+    plugins/ and upgraded, with the no-op `tasks` and the `[traccron]`
+    options `traccron`. Returns its path."""
+    path = str(path)
+    init_env(path, egg, database=database)
+    plugins = os.path.join(path, 'plugins')
+    if tasks:
+        with open(os.path.join(plugins, 'bench_tasks.py'), 'w') as f:
+            f.write(tasks_plugin(tasks))
+    if probe:
+        with open(os.path.join(plugins, 'bench_probe.py'), 'w') as f:
+            f.write(PROBE)
+    ini = os.path.join(path, 'conf', 'trac.ini')
+    parser = configparser.RawConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(ini)
+    sections = {'logging': {'log_type': 'file', 'log_level': log_level}}
+    if traccron is not None:
+        sections['traccron'] = traccron
+    for section, options in sections.items():
+        if not parser.has_section(section):
+            parser.add_section(section)
+        for key, value in options.items():
+            parser.set(section, key, str(value))
+    with open(ini, 'w') as f:
+        parser.write(f)
+    return path
+
+
+def start_tracd(env_path, log_path):
+    return Tracd(env_path, log_path)
+
+
+def get(tracd, path, timeout=30):
+    with urllib.request.urlopen(tracd.base + path, timeout=timeout) as r:
+        return r.read()
+
+
+def probe(tracd, gc_freeze=False):
+    path = '/traccron-probe' + ('?gc_freeze=1' if gc_freeze else '')
+    return json.loads(get(tracd, path).decode('utf-8'))
+
+
+def wait_for_ticker(tracd, timeout=30):
+    """Send requests until the ticker runs in `tracd` (it starts on the
+    first request)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = probe(tracd)
+        if state['ticker']:
+            return state
+        time.sleep(0.2)
+    raise RuntimeError('the ticker did not start in tracd')
+
+
+def cpu_seconds(pid):
+    """utime + stime of process `pid` (every thread, ended ones too)."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def rss_bytes(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+@contextlib.contextmanager
+def connect(env_path, uri):
+    """A DB-API connection to the environment's database (SQLite file or
+    PostgreSQL schema)."""
+    if uri.startswith('sqlite:'):
+        cnx = sqlite3.connect(os.path.join(env_path, uri.split(':', 1)[1]))
+    elif uri.startswith('postgres'):
+        import psycopg2
+        url = urlsplit(uri)
+        cnx = psycopg2.connect(host=url.hostname, port=url.port or 5432,
+                               user=url.username,
+                               password=url.password or '',
+                               dbname=url.path.lstrip('/'))
+        schema = parse_qs(url.query).get('schema')
+        if schema:
+            with cnx.cursor() as cursor:
+                cursor.execute('SET search_path TO "%s"' % schema[0])
+    else:
+        raise ValueError(uri)
+    try:
+        yield cnx
+    finally:
+        cnx.close()
+
+
+def history_rows(env_path, uri):
+    """`[(task, schedule, fire_time, started, status)]` of cron_history."""
+    with connect(env_path, uri) as cnx:
+        cursor = cnx.cursor()
+        cursor.execute('SELECT task, schedule, fire_time, started, status '
+                       'FROM cron_history')
+        return cursor.fetchall()
+
+
+def executions(env_path):
+    """`[(task, fire_time, started, pid)]` from executions.log."""
+    path = os.path.join(env_path, 'executions.log')
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [(t, int(fire), int(started), int(pid)) for t, fire, started,
+                pid in (line.split() for line in f if line.strip())]
+
+
+def percentile(values, p):
+    """Nearest-rank percentile of `values` (`None` when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def punctuality(env_path, uri, tasks, first, last, step=1):
+    """Figures of the per-`step`-second schedules of `tasks` for the fire
+    instants in [`first`, `last`] (µs): lag at claim (`started` in
+    cron_history) and at the start of wake_up (executions.log), in ms,
+    with the missed and duplicate counts."""
+    wanted = set(tasks)
+    fires = range(-(-first // (step * S)) * step * S, last + 1, step * S)
+    expected = set((t, f) for t in wanted for f in fires)
+    rows = [r for r in history_rows(env_path, uri)
+            if (r[0], r[2]) in expected]
+    ran = dict(((r[0], r[2]), r) for r in rows
+               if r[4] in ('running', 'success', 'failure'))
+    runs = {}
+    for task, fire, started, _ in executions(env_path):
+        if (task, fire) in expected:
+            runs.setdefault((task, fire), []).append(started)
+    claim_lag = [(r[3] - r[2]) / 1000.0 for r in ran.values()]
+    start_lag = [(min(s) - key[1]) / 1000.0 for key, s in runs.items()]
+    figures = {
+        'occurrences': len(expected),
+        'missed': len(expected) - len(ran),
+        'not_run': len(expected) - len(runs),
+        'duplicate': sum(len(s) - 1 for s in runs.values()) +
+        len(rows) - len(set((r[0], r[2]) for r in rows)),
+        'statuses': dict((s, sum(1 for r in rows if r[4] == s))
+                         for s in sorted(set(r[4] for r in rows))),
+    }
+    # All tasks of one instant share its claim: the worst instants tell
+    # whether a high percentile is one slow second or a steady cost.
+    by_fire = {}
+    for r in ran.values():
+        by_fire[r[2]] = max(by_fire.get(r[2], 0), (r[3] - r[2]) / 1000.0)
+    figures['instants'] = len(by_fire)
+    figures['instants_claim_lag_over_10ms'] = sum(1 for v in by_fire.values()
+                                                  if v > 10)
+    figures['worst_instants_claim_lag_ms'] = [
+        _round(v) for v in sorted(by_fire.values())[-3:]]
+    for name, lags in (('claim_lag', claim_lag), ('start_lag', start_lag)):
+        figures[name + '_ms'] = {
+            'p50': _round(percentile(lags, 50)),
+            'p99': _round(percentile(lags, 99)),
+            'max': _round(max(lags) if lags else None),
+            'min': _round(min(lags) if lags else None),
+        }
+    return figures
+
+
+def _round(value, digits=2):
+    return None if value is None else round(value, digits)
+
+
+def save(key, figures):
+    """Write `figures` under `key` in bench/results.json, keeping the
+    other keys."""
+    results = {}
+    if os.path.exists(RESULTS):
+        with open(RESULTS) as f:
+            results = json.load(f)
+    results[key] = figures
+    with open(RESULTS, 'w') as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+        f.write('\n')
+    print('written to %s' % os.path.relpath(RESULTS, ROOT))
+
+
+def lag_table(label, figures):
+    """Lines of the punctuality table for one case."""
+    lines = []
+    for name in ('claim_lag_ms', 'start_lag_ms'):
+        lag = figures[name]
+        lines.append('%-28s %-10s %8s %8s %8s   missed %d  duplicate %d' % (
+            label, name[:-7], _fmt(lag['p50']), _fmt(lag['p99']),
+            _fmt(lag['max']), figures['missed'], figures['duplicate']))
+    return lines
+
+
+def lag_header():
+    return '%-28s %-10s %8s %8s %8s' % ('case', 'lag (ms)', 'p50', 'p99',
+                                        'max')
+
+
+def _fmt(value):
+    return '-' if value is None else '%.2f' % value
