@@ -61,6 +61,9 @@ class FakeClock(object):
     def set(self, when):
         self.advance(when - self.now)
 
+    def sleep(self, seconds):
+        self.advance(seconds)
+
     def wait(self, event, timeout):
         if self.until is not None and self.now + timeout > self.until:
             self.set(self.until)

@@ -572,3 +572,30 @@ def test_run_without_heartbeat_for_lease_seconds_is_interrupted():
     assert h.get(env, other[0].id).status == 'interrupted'
     assert h.get(env, other[1].id).status == 'running'
     assert 'stopped sending heartbeats' in h.get(env, other[0].id).message
+
+
+def test_occurrence_is_claimed_ahead_and_started_on_the_instant():
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.hourly': '0', 'ticker_interval': '1000'})
+    clock = FakeClock((T0 - timedelta(minutes=30)).timestamp())
+    woke = []
+    real_wait = clock.wait
+
+    def wait(event, timeout):
+        result = real_wait(event, timeout)
+        woke.append(clock.now)
+        return result
+
+    clock.wait = wait
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None, lead=0.05)
+    clock.until = (T0 + timedelta(minutes=30)).timestamp()
+    clock.ticker = ticker
+    ticker.run()
+    # It woke 50 ms before 01:00 to claim, and the run started at 01:00.
+    assert woke[0] == T0.timestamp() - 0.05
+    history = rows(env, 'rec')
+    assert [(r.fire_time, r.started, r.status) for r in history] == [
+        (int(T0.timestamp()) * 1000000, int(T0.timestamp()) * 1000000,
+         'success')]
+    assert RecorderTask.calls == [()]

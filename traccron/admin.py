@@ -172,7 +172,7 @@ class CronAdmin(Component):
         return 0
 
     def _do_ticker(self):
-        from traccron.ticker import Ticker, open_cached
+        from traccron.ticker import LEAD, Ticker, open_cached
         path = self.env.path
         if not CronConfig(self.env).get_ticker_enabled():
             printerr('ticker_enabled is false in [traccron]: nothing to do.')
@@ -181,7 +181,7 @@ class CronAdmin(Component):
         # trac.ini changes); it starts with this command's environment.
         with env_cache_lock:
             env_cache.setdefault(path, self.env)
-        ticker = Ticker(path, lambda: open_cached(path))
+        ticker = Ticker(path, lambda: open_cached(path), lead=LEAD)
         stop = threading.Event()
 
         def on_signal(signum, frame):

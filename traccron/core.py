@@ -359,7 +359,7 @@ class Core(Component):
             try:
                 history.finish(env, run.id, run.ended,
                                'success' if run.success else 'failure',
-                               run.message)
+                               run.message, started=run.started)
             except Exception:
                 self.log.error('Could not record the end of task %s',
                                run.task_id, exc_info=True)

@@ -201,9 +201,9 @@ def last_fire_times(env):
                     """))
 
 
-def finish(env, id, ended, status, message=''):
-    """Complete the row of a run with its outcome; returns once it is
-    committed.
+def finish(env, id, ended, status, message='', started=None):
+    """Complete the row of a run with its outcome (and the instant the
+    task really started, when given); returns once it is committed.
 
     Runs that end together are written together: a thread that finds
     another one writing waits for it, and the next writer commits every
@@ -211,7 +211,7 @@ def finish(env, id, ended, status, message=''):
     once then cost a few commits, not 100 writers queueing for the
     database (on SQLite, its busy handler sleeps them for up to a second
     and their `running` rows hold back the next occurrence)."""
-    outcome = _Outcome((ended, status, message, ended, id))
+    outcome = _Outcome((started, ended, status, message, ended, id))
     with _batches_lock:
         batch = _batches.get(env)
         if batch is None:
@@ -224,8 +224,9 @@ def finish(env, id, ended, status, message=''):
             try:
                 with env.db_transaction as db:
                     db.cursor().executemany("""
-                        UPDATE cron_history SET ended=%s, status=%s,
-                          message=%s, heartbeat=%s
+                        UPDATE cron_history SET
+                          started=COALESCE(%s, started), ended=%s,
+                          status=%s, message=%s, heartbeat=%s
                         WHERE id=%s AND status='running'
                         """, [o.args for o in outcomes])
             except Exception as e:

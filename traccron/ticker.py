@@ -33,6 +33,9 @@ SECOND = 1000000
 
 #: How often (seconds) an edit of trac.ini by hand is looked for.
 CONFIG_CHECK = 5.0
+#: How long (seconds) before an occurrence the ticker wakes to claim it;
+#: the run then starts on the instant.
+LEAD = 0.05
 #: How often (seconds) old history rows are purged.
 PURGE_INTERVAL = 3600.0
 #: At most this many occurrences of one schedule are recorded `missed`
@@ -54,6 +57,8 @@ class SystemClock(object):
     def wait(event, timeout):
         """Sleep until `event` is set or `timeout` seconds have passed."""
         return event.wait(timeout)
+
+    sleep = staticmethod(_time.sleep)
 
 
 def open_cached(path):
@@ -126,7 +131,7 @@ class Ticker(object):
     """
 
     def __init__(self, path, open_env, clock=None, spawn=None,
-                 config_check=CONFIG_CHECK):
+                 config_check=CONFIG_CHECK, lead=0.0):
         self.path = path
         self.clock = clock or SystemClock()
         self.runner = history.runner_id()
@@ -134,6 +139,7 @@ class Ticker(object):
         self._open_env = open_env
         self._spawn = spawn or Workers().spawn
         self._config_check = config_check
+        self._lead = int(lead * SECOND)
         self._wake = threading.Event()
         self._stopping = False
         self._thread = None
@@ -225,10 +231,13 @@ class Ticker(object):
         claims = []
         if env is not self._env or config.fingerprint() != self._fingerprint:
             claims += self._rebuild(env, config, now, starting)
+        # Occurrences are claimed `lead` ahead; their workers wait for the
+        # instant, so that the claim's database time does not delay them.
+        horizon = now + self._lead
         while True:
             popped = []
             try:
-                claims += self._due(env, config, now, popped)
+                claims += self._due(env, config, now, popped, horizon)
                 if claims:
                     self._claim_and_dispatch(env, claims, now)
             finally:
@@ -237,7 +246,9 @@ class Ticker(object):
                 # is due already (the ticker is late) is handled at once.
                 for schedule, after in popped:
                     self._push_next(env, schedule, after)
-            if not (self._heap and self._heap[0][0] <= now):
+            for _, after in popped:
+                self._last = max(self._last, _to_us(after))
+            if not (self._heap and self._heap[0][0] <= horizon):
                 break
             claims = []
         self._last = max(self._last, now)
@@ -296,13 +307,13 @@ class Ticker(object):
     def _grace(self, env, config):
         return _config_value(env, config.get_misfire_grace, 60) * SECOND
 
-    def _due(self, env, config, now, popped):
-        """Pop the occurrences due at `now` and return their claims.
+    def _due(self, env, config, now, popped, horizon):
+        """Pop the occurrences due by `horizon` and return their claims.
         `(schedule, instant)` is added to `popped` for each: its next
         occurrence is the first after that instant."""
         grace = self._grace(env, config)
         claims = []
-        while self._heap and self._heap[0][0] <= now:
+        while self._heap and self._heap[0][0] <= horizon:
             fire, _, schedule = heapq.heappop(self._heap)
             fire_dt = from_us(fire, schedule.tz)
             if now - fire > grace:
@@ -387,7 +398,7 @@ class Ticker(object):
                                % schedule.max_instances)
                 else:
                     counts[schedule.task_id] = (total + 1, mine + 1)
-            started = now if status == 'running' else None
+            started = max(now, fire) if status == 'running' else None
             claim = history.Claim(schedule.task_id,
                                   schedule.history_schedule(self.runner),
                                   fire, started, status, message)
@@ -412,7 +423,7 @@ class Ticker(object):
                 run = TaskRun(schedule.task, schedule.task_id,
                               claim.schedule, schedule.args, claim.fire_time,
                               self.runner, claim.id)
-                run.started = claim.started
+                run.started = None  # set when the task really starts
                 run.message = claim.message
                 with self._active_lock:
                     self._active[claim.id] = run
@@ -422,6 +433,9 @@ class Ticker(object):
     def _execute(self, core, run):
         env = None
         try:
+            early = run.fire_time / SECOND - self.clock.time()
+            if early > 0:
+                self.clock.sleep(early)
             env = self._env or core.env
             core.execute(run, finish_env=env, clock=self.clock)
         finally:
@@ -452,7 +466,7 @@ class Ticker(object):
     def _deadline(self, config, now):
         candidates = [now + config.get_ticker_interval() * 60 * SECOND]
         if self._heap:
-            candidates.append(self._heap[0][0])
+            candidates.append(self._heap[0][0] - self._lead)
         if self._config_check:
             candidates.append(now + int(self._config_check * SECOND))
         if self._active:
@@ -543,7 +557,7 @@ def ensure_ticker(env):
         ticker = _tickers.get(env.path)
         if ticker is None or not ticker.alive:
             path = env.path
-            ticker = Ticker(path, lambda: open_cached(path))
+            ticker = Ticker(path, lambda: open_cached(path), lead=LEAD)
             _tickers[path] = ticker
             ticker.start()
             env.log.info('TracCron ticker started for %s', path)
