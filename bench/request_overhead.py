@@ -38,13 +38,15 @@ CONNECTIONS = 4
 
 
 def load_wrk(url, seconds):
+    """Requests per second, and the number of requests served."""
     out = subprocess.run(['wrk', '-t1', '-c%d' % CONNECTIONS,
                           '-d%ds' % seconds, url], capture_output=True,
                          text=True, check=True).stdout
     errors = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
     if errors:
         raise RuntimeError('%s answered %s errors' % (url, errors.group(1)))
-    return float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+    return (float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)),
+            int(re.search(r'(\d+) requests in', out).group(1)))
 
 
 def load_python(url, seconds):
@@ -67,7 +69,7 @@ def load_python(url, seconds):
         t.start()
     for t in threads:
         t.join()
-    return count[0] / (time.time() - started)
+    return count[0] / (time.time() - started), count[0]
 
 
 def main():
@@ -84,6 +86,9 @@ def main():
     workdir = tempfile.mkdtemp(prefix='traccron-bench-')
     servers = []
     rates = {'with': [], 'without': []}
+    # CPU time of the tracd process per request: less sensitive than the
+    # rate to what else the machine does meanwhile.
+    cpu = {'with': [], 'without': []}
     try:
         egg = bench.build_egg(workdir)
         paths = {
@@ -107,9 +112,14 @@ def main():
             order += ['with', 'without', 'without', 'with']
         order = order[:2 * options.rounds]
         for name in order:
-            rates[name].append(load(tracds[name].base + PAGE,
-                                     options.seconds))
-        assert bench.probe(tracds['with'])['ticker']
+            before = bench.cpu_seconds(tracds[name].pid)
+            rate, served = load(tracds[name].base + PAGE, options.seconds)
+            rates[name].append(rate)
+            cpu[name].append((bench.cpu_seconds(tracds[name].pid) - before)
+                             / max(served, 1) * 1e3)
+        probes = dict((name, bench.probe(tracds[name])) for name in tracds)
+        assert probes['with']['ticker']
+        objects = dict((name, probes[name]['gc_objects']) for name in probes)
     finally:
         for server in servers:
             server.stop()
@@ -130,6 +140,13 @@ def main():
         'ratio': round(ratio, 3),
         'pair_ratios': [round(r, 3) for r in pairs],
         'median_pair_ratio': round(statistics.median(pairs), 3),
+        'cpu_ms_per_request_with_plugin': [round(c, 2) for c in cpu['with']],
+        'cpu_ms_per_request_without_plugin': [round(c, 2)
+                                              for c in cpu['without']],
+        'cpu_ratio': round(statistics.median(cpu['without']) /
+                           statistics.median(cpu['with']), 3),
+        'gc_objects_with_plugin': objects['with'],
+        'gc_objects_without_plugin': objects['without'],
         'target_ratio': TARGET_RATIO,
         'target_met': ratio >= TARGET_RATIO,
     }
@@ -144,6 +161,15 @@ def main():
           'rounds side by side (%s)' % (
               ratio, figures['median_pair_ratio'],
               ' '.join('%.2f' % r for r in pairs)))
+    print('CPU ms per request (median): %.2f with, %.2f without; '
+          'ratio without/with %.3f' % (
+              statistics.median(cpu['with']),
+              statistics.median(cpu['without']), figures['cpu_ratio']))
+    print('objects tracked by the garbage collector (Trac runs a full '
+          'collection after each request): %d with, %d without (%+.1f%%)' % (
+              objects['with'], objects['without'],
+              100.0 * (objects['with'] - objects['without']) /
+              objects['without']))
     print('target >= %.2f; target met: %s' % (TARGET_RATIO,
                                                figures['target_met']))
     if not options.no_save:
