@@ -189,3 +189,38 @@ def test_table_left_by_reset_db_is_reused():
     CronSetup(env).upgrade_environment()
     assert dbm.get_database_version(VERSION_NAME) == SCHEMA_VERSION
     assert history.count(env) == 0
+
+
+class _Deadlock(Exception):
+    """What PyMySQL raises for InnoDB's deadlock victim."""
+
+
+def test_claim_aborted_as_a_deadlock_victim_is_tried_again(monkeypatch):
+    env = make_stub()
+    real = history._claim
+    calls = []
+
+    def flaky(env, claims, runner, now):
+        calls.append([(c.task, c.fire_time) for c in claims])
+        if len(calls) == 1:
+            raise _Deadlock(1213, 'Deadlock found when trying to get lock')
+        return real(env, claims, runner, now)
+
+    monkeypatch.setattr(history, '_claim', flaky)
+    won = history.claim(env, [Claim('b', 'daily', 2, 2),
+                              Claim('a', 'daily', 1, 1)], 'me:1', 1)
+    assert [c.task for c in won] == ['a', 'b']
+    # Inserted in key order, the same in every process.
+    assert calls == [[('a', 1), ('b', 2)]] * 2
+    assert history.count(env) == 2
+
+
+def test_claim_does_not_retry_other_errors(monkeypatch):
+    env = make_stub()
+
+    def broken(env, claims, runner, now):
+        raise ValueError('not a deadlock')
+
+    monkeypatch.setattr(history, '_claim', broken)
+    with pytest.raises(ValueError):
+        history.claim(env, [Claim('a', 'daily', 1, 1)], 'me:1', 1)

@@ -16,9 +16,11 @@ occurrence.
 
 import collections
 import os
+import random
 import socket
 import sqlite3
 import threading
+import time
 import weakref
 
 from trac.core import Component, ExtensionPoint, implements
@@ -104,10 +106,45 @@ class Claim(object):
         self.id = None
 
 
+#: Attempts of a claim that the database aborted to break a deadlock.
+CLAIM_ATTEMPTS = 5
+
+
 def claim(env, claims, runner, now):
     """Insert `claims` in one transaction. Sets `id` on each claim whose
     row was inserted; a claim whose key exists already (another process
-    won it) keeps `id = None`. Returns the claims that were won."""
+    won it) keeps `id = None`. Returns the claims that were won.
+
+    Rows are inserted in key order, so that processes claiming the same
+    occurrences lock the index in the same order; a transaction the
+    database still aborts as a deadlock victim is tried again."""
+    claims = sorted(claims, key=lambda c: (c.task, c.schedule, c.fire_time))
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            return _claim(env, claims, runner, now)
+        except Exception as e:
+            if attempt + 1 == CLAIM_ATTEMPTS or not _is_deadlock(e):
+                raise
+            for c in claims:
+                c.id = None
+            env.log.debug('TracCron: claim aborted by the database (%s), '
+                          'trying again', e)
+            time.sleep(random.uniform(0.001, 0.01))
+
+
+def _is_deadlock(e):
+    """Whether `e` is the database aborting a transaction to break a
+    deadlock or a serialization conflict (worth trying again)."""
+    code = getattr(e, 'pgcode', None)
+    if code in ('40001', '40P01'):
+        return True
+    args = getattr(e, 'args', ())
+    if args and args[0] in (1213, 1205):  # MySQL: deadlock, lock wait
+        return True
+    return 'database is locked' in str(e)
+
+
+def _claim(env, claims, runner, now):
     dialect = _dialect(env)
     if dialect in _INSERT_RETURNING:
         return _claim_returning(env, _INSERT_RETURNING[dialect], claims,
@@ -178,7 +215,7 @@ def interrupt_runners(env, runners, now, noticed_by):
         for runner in sorted(runners):
             ids = [id for id, in db("""
                 SELECT id FROM cron_history
-                WHERE status='running' AND runner=%s
+                WHERE status='running' AND runner=%s ORDER BY id
                 """, (runner,))]
             for id in ids:
                 cursor.execute("""
@@ -228,7 +265,8 @@ def finish(env, id, ended, status, message='', started=None):
                           started=COALESCE(%s, started), ended=%s,
                           status=%s, message=%s, heartbeat=%s
                         WHERE id=%s AND status='running'
-                        """, [o.args for o in outcomes])
+                        """, [o.args for o in sorted(
+                            outcomes, key=lambda o: o.args[-1])])
             except Exception as e:
                 for o in outcomes:
                     o.error = e
@@ -273,6 +311,7 @@ def mark_interrupted(env, now, lease_us, runner):
     limit = now - lease_us
     stale = [id for id, in env.db_query("""
         SELECT id FROM cron_history WHERE status='running' AND heartbeat<%s
+        ORDER BY id
         """, (limit,))]
     marked = []
     if stale:
