@@ -11,7 +11,9 @@
 ticker running, 100 tasks on daily schedules) and without it, loaded in
 turn (A B B A ...) in the same run, with `wrk` (Debian package) or, when
 it is missing, a Python loop of several threads. Target: with the plugin
->= 98% of without. Prints figures; not a test.
+>= 98% of without. Prints figures; not a test. On a shared machine the
+rounds vary by +-15%: request_instructions.py counts instructions instead,
+which does not depend on the machine's load.
 
 Run from the checkout: `.venv/bin/python bench/request_overhead.py`
 (`--seconds N` per round, `--rounds N` rounds of each, `--no-save` to

@@ -1,0 +1,140 @@
+#!/usr/bin/env python
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""Instructions per request on a wiki page with the plugin (its ticker
+running, 100 tasks on daily schedules) and without it, counted by
+valgrind's callgrind: unlike requests per second, the count does not
+depend on what else the machine is doing. Each side runs twice, with 0
+and with N requests after a warm-up, and the difference divided by N is
+the cost of one request (Trac's own dispatch, with the full garbage
+collection it runs after each request). Target: with the plugin >= 98%
+of the throughput without, i.e. instructions without / with >= 0.98.
+Prints figures; not a test.
+
+Run from the checkout: `.venv/bin/python bench/request_instructions.py`
+(`--requests N`, `--no-save`). Needs valgrind (Debian package).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import _common as bench
+from idle_cost import daily_schedules
+from tracd import clean_environ
+
+TARGET_RATIO = 0.98
+
+# Dispatches requests in-process through Trac's WSGI entry point.
+DISPATCH = '''
+import io, sys
+from trac.web.main import dispatch_request
+path, n = sys.argv[1], int(sys.argv[2])
+def call():
+    environ = {'REQUEST_METHOD': 'GET', 'PATH_INFO': '/wiki/WikiStart',
+               'SCRIPT_NAME': '', 'SERVER_NAME': '127.0.0.1',
+               'SERVER_PORT': '80', 'wsgi.url_scheme': 'http',
+               'wsgi.input': io.BytesIO(), 'wsgi.errors': sys.stderr,
+               'trac.env_path': path, 'HTTP_HOST': '127.0.0.1',
+               'wsgi.run_once': False, 'wsgi.multithread': True,
+               'wsgi.multiprocess': False}
+    status = []
+    body = dispatch_request(environ,
+                            lambda s, h, e=None: status.append(s) or
+                            (lambda data: None))
+    b''.join(body)
+    assert status[0].startswith('200'), status
+for _ in range(2 + n):  # two to warm up: templates, caches, the ticker
+    call()
+'''
+
+
+def instructions(script, env_path, requests, out_dir):
+    out = os.path.join(out_dir, 'callgrind.%s.%d' % (
+        os.path.basename(env_path), requests))
+    proc = subprocess.run(
+        ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
+         sys.executable, script, env_path, str(requests)],
+        capture_output=True, text=True, env=clean_environ())
+    found = re.search(r'Collected : (\d+)', proc.stderr)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError('callgrind failed:\n' + proc.stderr[-2000:])
+    return int(found.group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--requests', type=int, default=20)
+    parser.add_argument('--tasks', type=int, default=100)
+    parser.add_argument('--no-save', action='store_true')
+    options = parser.parse_args()
+    if not shutil.which('valgrind'):
+        print('valgrind is not installed: apt-get install valgrind')
+        return 1
+    tasks = bench.task_names(options.tasks)
+    workdir = tempfile.mkdtemp(prefix='traccron-bench-')
+    started = time.time()
+    try:
+        egg = bench.build_egg(workdir)
+        paths = {
+            'with': bench.make_env(
+                os.path.join(workdir, 'with'), egg, tasks=tasks,
+                traccron=daily_schedules(tasks, time.time()),
+                log_level='WARNING'),
+            'without': bench.make_env(os.path.join(workdir, 'without'),
+                                      log_level='WARNING'),
+        }
+        script = os.path.join(workdir, 'dispatch.py')
+        with open(script, 'w') as f:
+            f.write(DISPATCH)
+        runs = [(name, n) for name in paths for n in (0, options.requests)]
+        with ThreadPoolExecutor(2) as pool:
+            counts = dict(zip(runs, pool.map(
+                lambda run: instructions(script, paths[run[0]], run[1],
+                                         workdir), runs)))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    per_request = dict(
+        (name, (counts[(name, options.requests)] - counts[(name, 0)]) /
+         options.requests) for name in paths)
+    ratio = per_request['without'] / per_request['with']
+    figures = {
+        'requests': options.requests, 'page': '/wiki/WikiStart',
+        'instructions_per_request_with_plugin': int(per_request['with']),
+        'instructions_per_request_without_plugin':
+            int(per_request['without']),
+        'throughput_ratio': round(ratio, 4),
+        'target_ratio': TARGET_RATIO,
+        'target_met': ratio >= TARGET_RATIO,
+    }
+    print('callgrind, %d requests of /wiki/WikiStart after a warm-up '
+          '(%.0f s)' % (options.requests, time.time() - started))
+    for name in ('with', 'without'):
+        print('%-26s %14s instructions per request' % (
+            'tracd %s the plugin' % name,
+            '{:,.0f}'.format(per_request[name])))
+    print('throughput with/without (instructions without/with): %.4f '
+          '(the plugin costs %.2f%% of a request)' % (
+              ratio, 100.0 * (per_request['with'] / per_request['without']
+                              - 1)))
+    print('target >= %.2f; target met: %s' % (TARGET_RATIO,
+                                               figures['target_met']))
+    if not options.no_save:
+        bench.save('request_instructions', figures)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
