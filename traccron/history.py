@@ -196,9 +196,10 @@ def running_by_runner(env):
 def running_counts(env, runner, rows=None, ignore=()):
     """Return `{task: (running anywhere, running in this process)}`,
     leaving out the runners in `ignore`."""
+    if rows is None:
+        rows = running_by_runner(env)
     counts = {}
-    for task, row_runner, n in running_by_runner(env) if rows is None \
-            else rows:
+    for task, row_runner, n in rows:
         if row_runner in ignore:
             continue
         total, mine = counts.get(task, (0, 0))

@@ -74,7 +74,12 @@ class _SchedulerTypeBase(Component):
         value = value.strip()
         if not value:
             raise ValueError('empty value (expected %s)' % self.form)
-        return _compile(self.__class__, value, tz)
+        return _expression(self.expression_of(value), tz)
+
+    @classmethod
+    def expression_of(cls, value):
+        """The cron expression equivalent to one schedule value."""
+        return cls.to_cron(cls.parse(value))
 
     def next_trigger_time(self, task, value, after):
         return self.compile(value, after.tzinfo).next_after(after)
@@ -91,8 +96,8 @@ class _SchedulerTypeBase(Component):
 
 
 @lru_cache(maxsize=4096)
-def _compile(cls, value, tz):
-    return CronExpression(cls.to_cron(cls.parse(value)), tz)
+def _expression(text, tz):
+    return CronExpression(text, tz)
 
 
 class HourlyScheduler(_SchedulerTypeBase):
@@ -214,11 +219,9 @@ class CronScheduler(_SchedulerTypeBase):
     def split_values(raw):
         return split_expressions(raw)
 
-    def compile(self, value, tz):
-        value = value.strip()
-        if not value:
-            raise ValueError('empty value (expected %s)' % self.form)
-        return _compile_cron(value, tz)
+    @staticmethod
+    def expression_of(value):
+        return value
 
     def isTriggerTime(self, task, currentTime):
         config = CronConfig(self.env)
@@ -239,11 +242,6 @@ class CronScheduler(_SchedulerTypeBase):
                         tzinfo=None) >= wall:
                 return True
         return False
-
-
-@lru_cache(maxsize=4096)
-def _compile_cron(value, tz):
-    return CronExpression(value, tz)
 
 
 def _zone_or_none(config):

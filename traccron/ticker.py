@@ -229,8 +229,10 @@ class Ticker(object):
         if starting:
             self._last = now
         claims = []
-        if env is not self._env or config.fingerprint() != self._fingerprint:
+        fingerprint = config.fingerprint()
+        if env is not self._env or fingerprint != self._fingerprint:
             claims += self._rebuild(env, config, now, starting)
+            self._fingerprint = fingerprint
         # Occurrences are claimed `lead` ahead; their workers wait for the
         # instant, so that the claim's database time does not delay them.
         horizon = now + self._lead
@@ -299,7 +301,6 @@ class Ticker(object):
         heapq.heapify(heap)
         self._heap = heap
         self._env = env
-        self._fingerprint = config.fingerprint()
         env.log.debug('TracCron: %d schedules (read in %.3f s)', len(heap),
                       _time.perf_counter() - reading)
         return backlog
