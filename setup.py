@@ -29,6 +29,7 @@ COMPONENT_MODULES = [
     'traccron.tasks.sleeping_ticket',
     'traccron.tasks.ticket_deadline',
     'traccron.tasks.unreachable_milestone',
+    'traccron.ticker',
     'traccron.web_ui',
 ]
 
@@ -72,6 +73,9 @@ setup(
     packages=find_packages(exclude=['tests', 'tests.*', 'bench']),
     package_data={'traccron': ['templates/*', 'htdocs/*', 'locale/*/*/*']},
     zip_safe=False,
+    # What the plugin needs at run time, and nothing else: Babel is
+    # optional (translations), the test tools are in requirements-dev.txt.
+    # Trac 1.6 imports pkg_resources, which setuptools 82 removed.
     install_requires=['Trac>=1.6,<1.7', 'setuptools<82'],
     entry_points={
         'trac.plugins': ['%s = %s' % (m, m) for m in COMPONENT_MODULES],

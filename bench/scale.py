@@ -73,7 +73,7 @@ def in_process(workdir, tasks, options, repeat):
     env = Environment(path)
 
     def first_tick():
-        scheduler._compile.cache_clear()
+        scheduler._expression.cache_clear()
         ticker = Ticker(path, lambda: env, spawn=lambda *args: None,
                         config_check=None)
         started = time.perf_counter()
@@ -85,9 +85,9 @@ def in_process(workdir, tasks, options, repeat):
     for _ in range(repeat):
         ticker, elapsed = first_tick()
         times.append(elapsed)
-    schedules = len(ticker._heap)
+    schedules = len(ticker.agenda)
     del ticker
-    scheduler._compile.cache_clear()
+    scheduler._expression.cache_clear()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     ticker, _ = first_tick()

@@ -111,6 +111,52 @@ def test_check_names_every_bad_key(site):
     assert not any('hourly' in e for e in errors)
 
 
+def test_check_and_list_report_values_that_are_no_whole_numbers(site):
+    """`²` and `٣` pass `str.isdigit`; `0` and `1.5` are no interval:
+    each is one problem, and the commands do not fail on them."""
+    section(site, '\n'.join([
+        'history_days = ²',
+        'ticker_interval = 0',
+        'lease_seconds = x',
+        'timezone = Nowhere/City',
+        'heart_beat.max_instances = ²',
+        'misfire_grace = ٣',
+        'heart_beat.daily = 21h19',
+    ]))
+    out = trac_admin(site, 'cron', 'check', check=False)
+    assert out.returncode == 1
+    errors = out.stderr.splitlines()
+    assert sorted(errors[:-1]) == [
+        '[traccron] heart_beat.max_instances = ²: expected a whole number '
+        '>= 1',
+        '[traccron] history_days = ²: expected a whole number >= 0',
+        '[traccron] lease_seconds = x: expected a whole number >= 1',
+        '[traccron] misfire_grace = ٣: expected a whole number >= 0',
+        '[traccron] ticker_interval = 0: expected a whole number >= 1',
+        '[traccron] timezone = Nowhere/City: unknown time zone (expected an '
+        'IANA name such as Europe/Paris)']
+    assert errors[-1] == '6 problem(s) in [traccron].'
+    section(site, 'ticker_interval = 1.5')
+    out = trac_admin(site, 'cron', 'check', check=False)
+    assert (out.returncode, out.stderr.splitlines()) == (1, [
+        '[traccron] ticker_interval = 1.5: expected a whole number >= 1',
+        '1 problem(s) in [traccron].'])
+    section(site, 'history_days = ²\nheart_beat.daily = 21h19')
+    out = trac_admin(site, 'cron', 'list', check=False)
+    assert out.returncode == 0, out.stderr
+    assert 'daily = 21h19' in out.stdout
+    assert '1 problem(s); see "cron check".' in out.stdout
+
+
+def test_history_limit_takes_only_the_digits_0_to_9(site):
+    for value in ('²', '٣'):
+        out = trac_admin(site, 'cron', 'history', '--limit', value,
+                         check=False)
+        assert out.returncode == 2
+        assert '--limit takes a whole number >= 1, not "%s"' % value \
+            in out.stderr
+
+
 def test_list_shows_tasks_schedules_and_next_runs(site):
     section(site, '\n'.join(['timezone = UTC',
                              'heart_beat.daily = 21h19, 21h20',

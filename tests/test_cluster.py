@@ -148,11 +148,16 @@ def history_rows(env):
                            ORDER BY fire_time""")
 
 
+def pid_of(runner):
+    """The pid in a runner id (`host:pid/token`)."""
+    return int(runner.split('/')[0].rsplit(':', 1)[1])
+
+
 def running_pid(env):
     """The pid of a process running `every_two` now, if any."""
     rows = env.db_query("""SELECT runner FROM cron_history
                            WHERE status='running' AND task='every_two'""")
-    return int(rows[0][0].rsplit(':', 1)[1]) if rows else None
+    return pid_of(rows[0][0]) if rows else None
 
 
 def expected(first, last, step):
@@ -215,7 +220,7 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
     # No leader: the claims are spread over the processes.
     runners = collections.Counter(r[4] for r in rows
                                   if r[0] == 'every_second')
-    assert {int(r.rsplit(':', 1)[1]) for r in runners} <= pids
+    assert {pid_of(r) for r in runners} <= pids
     assert all(r[3] == 'success' for r in rows), \
         [r for r in rows if r[3] != 'success'][:5]
 
@@ -231,9 +236,12 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
                                      if r[0] == 'per_process' and
                                      window_start <= r[2] <= window_end)
     assert [local_rows[f] for f in want] == [4] * len(want)
-    assert {r[1] for r in rows if r[0] == 'per_process'} == \
-        {'cron@%s' % r for r in
-         {r[4] for r in rows if r[0] == 'per_process'}}
+    # Each process has its own key (a slot of this host, kept across
+    # restarts), and no two share one.
+    keys = {r[1] for r in rows if r[0] == 'per_process'}
+    assert len(keys) == 4
+    assert all(k.startswith('cron@%s:' % socket.gethostname())
+               for k in keys), keys
     # The losers of a claim race log nothing above DEBUG about it (the log
     # level is INFO), and nothing went wrong.
     with open(os.path.join(env.path, 'log', 'trac.log')) as f:
@@ -280,9 +288,9 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
     # The killed processes that had a run going (a run may also have ended
     # between the look and the kill).
     left_a_run = set(str(pid) for pid, _ in kills if env.db_query(
-        """SELECT COUNT(*) FROM cron_history WHERE runner=%s
+        """SELECT COUNT(*) FROM cron_history WHERE runner LIKE %s
            AND status IN ('running', 'interrupted')""",
-        ('%s:%d' % (socket.gethostname(), pid),))[0][0])
+        ('%s:%d/%%' % (socket.gethostname(), pid),))[0][0])
     assert len(left_a_run) >= 3, (left_a_run, kills)
     time.sleep(lease + 6)
     window_end = int(time.time()) * S - (lease + 2) * S
@@ -303,16 +311,16 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
     statuses = collections.Counter(r[3] for r in rows)
     report('%s chaos statuses' % kind, statuses)
     interrupted = [r for r in rows if r[3] == 'interrupted']
-    assert all(r[4].rsplit(':', 1)[1] in killed for r in interrupted), \
+    assert all(str(pid_of(r[4])) in killed for r in interrupted), \
         interrupted
     # Each killed process left a run behind, recorded interrupted within
     # lease_seconds of the kill.
     kill_time = dict((str(pid), when) for pid, when in kills)
-    victims = set(r[4].rsplit(':', 1)[1] for r in interrupted)
+    victims = set(str(pid_of(r[4])) for r in interrupted)
     assert victims == left_a_run, (victims, kills)
-    late = [(r, r[6] - kill_time[r[4].rsplit(':', 1)[1]])
+    late = [(r, r[6] - kill_time[str(pid_of(r[4]))])
             for r in interrupted
-            if r[6] - kill_time[r[4].rsplit(':', 1)[1]] > lease * S]
+            if r[6] - kill_time[str(pid_of(r[4]))] > lease * S]
     assert not late, late
     others = [r for r in rows if r[3] != 'interrupted']
     assert all(r[3] == 'success' for r in others), \

@@ -175,6 +175,22 @@ def test_no_recipient_no_mail(env, smtp_server):
     assert smtp_server.take() == []
 
 
+@pytest.mark.parametrize('value', ['²', '0', 'x'])
+def test_invalid_limit_mails_every_run_as_the_default(env, smtp_server,
+                                                      value):
+    """An invalid limit used to fail the listener on every run: no mail
+    at all, and a failure note in every run's history."""
+    env.config.set('traccron', 'email_task_event.limit', value)
+
+    row = run(env, 'heart_beat')
+
+    assert row.status == 'success'
+    assert row.message == ''
+    assert [m.rcpt_tos for m in smtp_server.take()] == [
+        ['admin@example.org'], ['ops@example.com']]
+    assert [p.key for p in Core(env).check()] == ['email_task_event.limit']
+
+
 def test_disabled_listener_sends_nothing(env, smtp_server):
     env.config.set('traccron', 'email_task_event.enabled', 'false')
     env.config.set('traccron', 'email_task_event.limit', '1')

@@ -102,19 +102,54 @@ def test_finish_query_count_and_running_counts(env):
     assert history.running_counts(env, 'me:1') == {}
 
 
-def test_heartbeat_and_interrupted(env):
+def test_max_instances_is_counted_in_the_claims_transaction(env):
+    """Eight processes claim, at the same instant, eight schedules of one
+    task with max_instances = 1: one runs, seven are skipped."""
+    import threading
+    fire = 1800000000 * S
+    barrier = threading.Barrier(8)
+    won = []
+
+    def claim(n):
+        barrier.wait()
+        won.extend(history.claim(env, [Claim(
+            'a', 'type%d' % n, fire, fire, max_instances=1)],
+            'host:%d/abcdef0000' % n, fire))
+        env.shutdown(threading.get_ident())
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(won) == 8
+    assert sorted(c.status for c in won) == ['running'] + ['skipped'] * 7
+    assert sorted(r.status for r in history.query(env)) == \
+        ['running'] + ['skipped'] * 7
+    # A manual claim is refused, not recorded.
+    manual = Claim('a', 'manual', fire + 1, fire + 1, max_instances=1,
+                   refuse=True)
+    assert history.claim(env, [manual], 'host:9/abcdef0000', fire) == []
+    assert manual.status == 'refused'
+    assert manual.message == 'already running (max_instances = 1)'
+    assert history.count(env) == 8
+
+
+def test_interrupt_spares_a_run_whose_heartbeat_changed(env):
     now = 1800000000 * S
-    mine, dead = history.claim(env, [Claim('a', 'daily', now, now),
-                                     Claim('b', 'daily', now, now)],
-                               'me:1', now)
-    history.heartbeat(env, [mine.id], now + 100 * S)
-    ids = history.mark_interrupted(env, now + 150 * S, 60 * S, 'me:1')
+    alive, dead = history.claim(env, [Claim('a', 'daily', now, now),
+                                      Claim('b', 'daily', now, now)],
+                                'me:1', now)
+    history.heartbeat(env, [alive.id], now + 100 * S)
+    # Both were seen with heartbeat `now`; `alive` beat since.
+    ids = history.interrupt(env, [(alive.id, now, 'dead?'),
+                                  (dead.id, now, 'dead')], now + 150 * S)
     assert ids == [dead.id]
     assert history.get(env, dead.id).status == 'interrupted'
-    assert history.get(env, mine.id).status == 'running'
+    assert history.get(env, alive.id).status == 'running'
     # A finished run is never marked.
-    history.finish(env, mine.id, now + 200 * S, 'success')
-    assert history.mark_interrupted(env, now + 999 * S, 60 * S, 'me:1') == []
+    history.finish(env, alive.id, now + 200 * S, 'success')
+    assert history.interrupt(env, [(alive.id, None, 'x')], now) == []
 
 
 def test_purge_keeps_recent_and_running_rows(env):

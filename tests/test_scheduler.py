@@ -8,8 +8,13 @@
 
 """The hourly, daily, weekly and monthly scheduler types: a simulated
 year of firing through the ticker, checked against instants computed here
-independently; padding; invalid values."""
+independently; padding; invalid values; parsing in linear time."""
 
+import itertools
+import os
+import re
+import subprocess
+import sys
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -19,11 +24,12 @@ from trac.core import Component, implements
 from traccron.api import ICronTask
 from traccron.core import Core
 from traccron.scheduler import (DailyScheduler, HourlyScheduler,
-                                MonthlyScheduler, WeeklyScheduler)
+                                MonthlyScheduler, WeeklyScheduler, _number)
 
 from support import FakeClock, fire_times, make_stub, run_ticker
 
 UTC = timezone.utc
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 YEAR = 2026  # Europe/Paris: summer time from 29 March, winter from 25 Oct
 
 
@@ -263,3 +269,110 @@ def test_old_api_is_trigger_time_reads_the_values_of_the_task():
     assert MonthlyScheduler(env).isTriggerTime(task, at(YEAR, 2, 15, 8, 5))
     assert HourlyScheduler(env).isTriggerTime(task, at(YEAR, 2, 15, 3, 7))
     assert not HourlyScheduler(env).isTriggerTime(task, at(YEAR, 2, 15, 3, 8))
+
+
+# Only the digits 0-9 -------------------------------------------------------
+
+@pytest.mark.parametrize('cls,value,what', [
+    (HourlyScheduler, '²', 'minute'),
+    (HourlyScheduler, '٣', 'minute'),
+    (DailyScheduler, '٢١h19', 'hour'),
+    (DailyScheduler, '21h１9', 'minute'),
+    (WeeklyScheduler, '٤@21h28', 'day of week'),
+    (MonthlyScheduler, '15@2¹h15', 'hour'),
+])
+def test_only_the_digits_0_to_9_make_a_number(cls, value, what):
+    """`str.isdigit` and `int` take these; a schedule does not."""
+    with pytest.raises(ValueError) as info:
+        cls.parse(value)
+    assert str(info.value).startswith(what + ' ')
+    assert 'is not a number' in str(info.value)
+
+
+# Parsing in linear time ----------------------------------------------------
+
+# The expressions that the parser of the daily, weekly and monthly values
+# replaced: they backtrack, in time quadratic in the length of a value.
+OLD_TIME = re.compile(r'^\s*(\S*?)\s*[hH:]\s*(\S*?)\s*$')
+OLD_DAY_AT = re.compile(r'^\s*(\S*?)\s*@\s*(.*?)\s*$')
+
+
+def old_parse(cls, value):
+    """The fields of `value` as the regular expressions split it, or the
+    error, with the number rules of today."""
+    def time_of(text):
+        match = OLD_TIME.match(text)
+        if not match:
+            raise ValueError('%r is not a time (expected %s)'
+                             % (text, cls.form))
+        return (_number(match.group(1), 'hour', 0, 23, cls.form),
+                _number(match.group(2), 'minute', 0, 59, cls.form))
+    if cls is DailyScheduler:
+        return time_of(value)
+    what, low, high = (('day of week', 0, 6) if cls is WeeklyScheduler
+                       else ('day of month', 1, 31))
+    match = OLD_DAY_AT.match(value)
+    if not match:
+        raise ValueError('%r has no day (expected %s)' % (value, cls.form))
+    return (_number(match.group(1), what, low, high, cls.form),) + \
+        time_of(match.group(2))
+
+
+def outcome(parse, *args):
+    try:
+        return parse(*args)
+    except ValueError as e:
+        return str(e)
+
+
+def test_values_are_split_as_the_old_regular_expressions_split_them():
+    """Every value of up to 5 characters from digits, separators, blanks
+    of several kinds and a line break: the same fields or the same
+    error."""
+    alphabet = '1h:@ \t\n\xa0\x1c\u2028x'
+    differences = []
+    for length in range(6):
+        for chars in itertools.product(alphabet, repeat=length):
+            value = ''.join(chars)
+            for cls in (DailyScheduler, WeeklyScheduler, MonthlyScheduler):
+                expected = outcome(old_parse, cls, value)
+                if outcome(cls.parse, value) != expected:
+                    differences.append((cls.type_id, value))
+    assert differences == []
+
+
+LONG = 200000
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize('type_id,value,reason', [
+    ('daily', 'h' * LONG + ' x', "hour 'hhh"),
+    ('daily', '1h' + 'h' * LONG + ' x', "hour '1hh"),
+    ('weekly', '@' * LONG + '\nx', "day of week '@@@"),
+    ('weekly', '4@' + 'h' * LONG + ' x', "hour 'hhh"),
+    ('monthly', '1@' + ' ' * LONG + '@' * LONG + '\nx', 'has no day'),
+    ('weekly', '4@21' + ' ' * LONG + 'h' + '\t' * LONG + '28', None),
+    ('monthly', '15\n@ 21' + ' ' * LONG + ':' + ' ' * LONG + '15', None),
+])
+def test_a_long_value_is_parsed_in_linear_time(type_id, value, reason):
+    """Quadratic time took seconds for 16,000 characters: minutes here."""
+    env = make_stub(enable=[YearTask], config={'timezone': 'UTC'})
+    problems = Core(env).check_schedule_value('year_task', type_id, value)
+    if reason is None:
+        assert problems == []
+    else:
+        [problem] = problems
+        assert problem.key == 'year_task.' + type_id
+        assert reason in problem.message
+
+
+def test_the_parse_benchmark_reports_ratios():
+    result = subprocess.run(
+        [sys.executable, 'bench/schedule_parse.py', '--sizes', '1000',
+         '2000', '--repeat', '1', '--no-save'], cwd=ROOT,
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for shape in ('daily h... x', 'weekly @...', 'monthly padded'):
+        assert re.search(r'^%s .* ms +1\.0x .* ms +\d+\.\dx$'
+                         % re.escape(shape), result.stdout, re.M), \
+            result.stdout

@@ -23,7 +23,7 @@ from trac.test import MockRequest
 from traccron.api import ICronTask
 from traccron.config import CronConfig
 from traccron.core import Core
-from traccron.ticker import get_ticker, wake_ticker
+from traccron.ticker import TickerStarter, get_ticker, wake_ticker
 
 from support import (FakeClock, make_env, make_stub, rows, run_ticker,
                      ticker_threads, write_section)
@@ -196,7 +196,8 @@ def test_ticker_disabled_starts_no_thread_on_request(seed_env):
     try:
         req = MockRequest(seed_env)
         handler = object()
-        assert Core(seed_env).pre_process_request(req, handler) is handler
+        starter = TickerStarter(seed_env)
+        assert starter.pre_process_request(req, handler) is handler
         assert get_ticker(seed_env.path) is None
         assert not [t for t in ticker_threads()]
     finally:
@@ -206,9 +207,9 @@ def test_ticker_disabled_starts_no_thread_on_request(seed_env):
 def test_first_request_starts_one_ticker_and_disabling_stops_it(seed_env):
     _in_cache(seed_env)
     try:
-        core = Core(seed_env)
+        starter = TickerStarter(seed_env)
         for _ in range(3):
-            core.pre_process_request(MockRequest(seed_env), None)
+            starter.pre_process_request(MockRequest(seed_env), None)
         ticker = get_ticker(seed_env.path)
         assert ticker is not None
         assert len(ticker_threads()) == 1
@@ -225,7 +226,8 @@ def test_first_request_starts_one_ticker_and_disabling_stops_it(seed_env):
 def test_ticker_enabled_false_written_to_trac_ini_stops_it(seed_env):
     _in_cache(seed_env)
     try:
-        Core(seed_env).pre_process_request(MockRequest(seed_env), None)
+        TickerStarter(seed_env).pre_process_request(MockRequest(seed_env),
+                                                    None)
         ticker = get_ticker(seed_env.path)
         assert ticker is not None
         text = open(seed_env.config.filename).read()

@@ -17,6 +17,7 @@ from trac.ticket.model import Ticket
 from smtp import (SIGNATURE, add_ticket, add_user, mail_env, run_task,
                   smtp_server, url)  # noqa: F401 (fixture)
 from support import FakeClock
+from traccron.core import Core
 from traccron.tasks.ticket_deadline import TicketDeadlineTask
 
 UTC = timezone.utc
@@ -199,11 +200,56 @@ def test_time_custom_field(env, smtp_server):
     assert 'Ticket #1 is due on 2026-03-12, in 2 days.' in mails[0].body
 
 
-def test_invalid_days_before_fails_the_run(env, smtp_server):
-    env.config.set('traccron', 'ticket_deadline.days_before', 'many')
+@pytest.mark.parametrize('value', ['many', '²', '٣', '-1'])
+def test_invalid_days_before_is_reported_and_the_default_used(env,
+                                                              smtp_server,
+                                                              value):
+    env.config.set('traccron', 'ticket_deadline.days_before', value)
+    add_ticket(env, CREATED, summary='In three days', owner='alice',
+               due_date='2026-03-13')
+    add_ticket(env, CREATED, summary='In four days', owner='alice',
+               due_date='2026-03-14')
 
     row = run_task(env, 'ticket_deadline')
 
+    assert row.status == 'success'
+    assert [m.subject for m in smtp_server.take()] == [
+        '[My Project] Ticket #1: In three days (due 2026-03-13)']
+    assert [(p.key, p.value, p.message) for p in Core(env).check()] == [
+        ('ticket_deadline.days_before', value,
+         'expected a whole number >= 0')]
+
+
+@pytest.mark.parametrize('value', ['٣', '１'])
+def test_days_argument_in_other_digits_fails_the_run(env, smtp_server,
+                                                     value):
+    """`int` takes these: the task used to run with 3 or 1 days."""
+    row = run_task(env, 'ticket_deadline', '', '', value)
+
     assert row.status == 'failure'
-    assert "days_before = 'many': expected a whole number of days" \
-        in row.message
+    assert "argument days_before = %r: expected a whole number of days" \
+        % value in row.message
+
+
+def test_summary_with_a_line_break_is_mailed_on_one_line(env, smtp_server):
+    """A line break in a header would end it: Python refuses such a
+    header, so every mail about the ticket failed on every run; sent as
+    it is, it would add a header (here a Bcc)."""
+    add_ticket(env, CREATED, summary='first line\r\nBcc: evil@example.com',
+               owner='alice', reporter='bob', due_date='2026-03-11')
+
+    row = run_task(env, 'ticket_deadline')
+
+    assert row.status == 'success', row.message
+    mails = smtp_server.take()
+    assert [m.rcpt_tos for m in mails] == [['alice@example.org'],
+                                          ['bob@example.org']]
+    for mail in mails:
+        assert mail.subject == ('[My Project] Ticket #1: first line Bcc: '
+                                'evil@example.com (due 2026-03-11)')
+        assert [str(v) for v in mail.message.get_all('Subject')] == [
+            str(mail.message['Subject'])]
+        assert '\n' not in str(mail.message['Subject']).strip()
+        assert 'Bcc' not in mail.message
+        assert 'evil@example.com' not in str(mail.message['To'])
+    assert env.db_query("SELECT ticket FROM cron_ticket_deadline") == [(1,)]

@@ -437,7 +437,7 @@ def test_ticker_purges_rows_older_than_history_days():
     assert [r.id for r in rows(env)] == [recent.id]
 
 
-def test_database_failure_is_logged_and_the_ticker_carries_on():
+def test_occurrence_the_database_could_not_claim_is_recorded_missed():
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.hourly': '0, 30'})
     clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
@@ -445,15 +445,24 @@ def test_database_failure_is_logged_and_the_ticker_carries_on():
                     config_check=None)
     ticker.tick()
     env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
-    clock.set(T0.timestamp())
-    deadline = ticker.tick()
-    assert deadline is not None and deadline > clock.now
-    assert any('ticker error' in m for level, m in env.log_messages
-               if level == 'ERROR')
-    env.db_transaction('ALTER TABLE cron_gone RENAME TO cron_history')
+    try:
+        clock.set(T0.timestamp())
+        deadline = ticker.tick()
+        # The ticker carries on, and tries the claim again soon.
+        assert deadline is not None and clock.now < deadline < clock.now + 1
+        assert any('could not claim 1 occurrence' in m
+                   for level, m in env.log_messages if level == 'ERROR')
+    finally:
+        env.db_transaction('ALTER TABLE cron_gone RENAME TO cron_history')
+    # The database answers again only after misfire_grace: the occurrence
+    # is recorded missed, never silently absent; the next one runs.
     clock.set((T0 + timedelta(minutes=30)).timestamp())
     ticker.tick()
-    assert fire_times(env, 'rec') == [T0 + timedelta(minutes=30)]
+    assert [(r.status, r.fire_time) for r in rows(env, 'rec')] == [
+        ('missed', int(T0.timestamp()) * 1000000),
+        ('success', int((T0 + timedelta(minutes=30)).timestamp()) * 1000000)]
+    assert 'could not be reached' in rows(env, 'rec')[0].message
+    assert len(RecorderTask.calls) == 1
 
 
 # After downtime: missed occurrences, catch_up ----------------------------------
@@ -538,16 +547,16 @@ def test_two_processes_starting_after_downtime_agree(catch_up):
 # Runs whose process is gone ------------------------------------------------
 
 def test_run_of_a_dead_local_process_does_not_block_the_next_one():
-    import socket
     import subprocess
     from traccron import history as h
     proc = subprocess.Popen(['true'])
-    proc.wait()  # a pid of this host that no longer runs
+    proc.wait()  # a pid of this host and namespace that no longer runs
+    host, _, token = h.parse_runner(h.runner_id())
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.hourly': '0'})
     before = int(T0.timestamp() * 1e6) - 3600 * 1000000
     stale = h.claim(env, [h.Claim('rec', 'hourly', before, before)],
-                    '%s:%d' % (socket.gethostname(), proc.pid),
+                    '%s:%d/%s0000' % (host, proc.pid, token),
                     int(T0.timestamp() * 1e6))[0]
     clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
     ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
@@ -565,13 +574,18 @@ def test_run_without_heartbeat_for_lease_seconds_is_interrupted():
     now = int(T0.timestamp() * 1e6)
     other = h.claim(env, [h.Claim('rec', 'hourly', now, now),
                           h.Claim('rec', 'hourly', now + 1, now + 1)],
-                    'elsewhere:1', now)
-    h.heartbeat(env, [other[1].id], now + 20 * 1000000)
-    clock = FakeClock((T0 + timedelta(seconds=31)).timestamp())
-    Ticker(env.path, lambda: env, clock=clock, config_check=None).tick()
+                    'elsewhere:1/abcdef0000', now)
+    clock = FakeClock(T0.timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None)
+    ticker.tick()           # first seen
+    clock.advance(20)
+    h.heartbeat(env, [other[1].id], now + 1)
+    ticker.tick()
+    clock.advance(11)       # 31 s after the first sight
+    ticker.tick()
     assert h.get(env, other[0].id).status == 'interrupted'
     assert h.get(env, other[1].id).status == 'running'
-    assert 'stopped sending heartbeats' in h.get(env, other[0].id).message
+    assert 'sent no heartbeat for 30 s' in h.get(env, other[0].id).message
 
 
 def test_occurrence_is_claimed_ahead_and_started_on_the_instant():

@@ -56,6 +56,23 @@ class XssTask(Component):
         return self.__doc__
 
 
+class HeldTask(Component):
+    """Runs until the test releases it."""
+
+    implements(ICronTask)
+
+    release = threading.Event()
+
+    def wake_up(self, *args):
+        HeldTask.release.wait(10)
+
+    def getId(self):
+        return 'held'
+
+    def getDescription(self):
+        return self.__doc__
+
+
 class Response(object):
 
     def __init__(self, status, body, req):
@@ -440,6 +457,22 @@ def test_run_now_runs_the_task_and_history_shows_it(env):
     assert 'id="run-%d"' % rows[0].id in body
 
 
+def test_run_now_while_the_task_runs_is_refused_and_says_why(env):
+    HeldTask.release = threading.Event()
+    try:
+        first = call(env, 'cron_admin', method='POST', args={'run': 'held'})
+        second = call(env, 'cron_admin', method='POST', args={'run': 'held'})
+        assert (first.status, second.status) == (303, 303)
+        body = call(env, 'cron_admin').body
+        assert 'Task <strong>held</strong> was not started: already ' \
+            'running (max_instances = 1).' in body
+    finally:
+        HeldTask.release.set()
+    wait_for_runs()
+    assert [(r.task, r.schedule, r.status) for r in history.query(env)] == \
+        [('held', 'manual', 'success')]
+
+
 def test_run_now_of_an_unknown_task_is_404(env):
     response = call(env, 'cron_admin', method='POST',
                     args={'run': 'no_such_task'})
@@ -665,6 +698,93 @@ def test_listener_invalid_limit_is_refused(env):
     assert ini_bytes(env) == before
     typed = form_values(response.body, 'cron-listeners')
     assert typed['email_task_event.recipient'] == 'someone'
+
+
+# Invalid values in trac.ini ------------------------------------------------
+
+INVALID_INI = [
+    ('history_days', '²'),
+    ('ticker_interval', '0'),
+    ('ticker_interval', '1.5'),
+    ('lease_seconds', 'x'),
+    ('timezone', 'Nowhere/City'),
+    ('timezone', 'Europe'),
+    ('heart_beat.max_instances', '²'),
+    ('misfire_grace', '٣'),
+    ('email_task_event.limit', '²'),
+    ('heart_beat.enabled', 'maybe'),
+]
+
+
+def shown_problems(body):
+    """The `key = value` pairs of the problems block of a page."""
+    block = re.search(r'<div class="cron-problems" id="cron-problems">'
+                      r'(.*?)</div>', body, re.S)
+    return [] if block is None else [
+        (html.unescape(k), html.unescape(v)) for k, v in re.findall(
+            r'<code>([^<]*)</code> = <code>([^<]*)</code>', block.group(1))]
+
+
+@pytest.mark.parametrize('key,value', INVALID_INI)
+def test_every_page_answers_200_and_shows_an_invalid_value(env, key, value):
+    env.config.set('traccron', key, value)
+    add_rows(env, 2)
+    for page in PAGES:
+        response = call(env, page)
+        assert response.status == 200, page
+        assert shown_problems(response.body).count((key, value)) == 1, page
+    feed = call(env, 'cron_history', args={'format': 'rss'})
+    assert feed.status == 200
+    assert feed.body.count('<item>') == 2
+    assert html.escape('[traccron] %s = %s:' % (key, value), quote=False) \
+        in feed.body
+
+
+@pytest.mark.parametrize('page,key,value', [
+    ('cron_admin', 'ticker_interval', '²'),
+    ('cron_admin', 'ticker_interval', '٣'),
+    ('cron_admin', 'ticker_interval', '10000000'),
+    ('cron_listener', 'email_task_event.limit', '²'),
+    ('cron_listener', 'email_task_event.limit', '٣'),
+])
+def test_saving_an_invalid_number_is_refused_and_nothing_saved(env, page,
+                                                              key, value):
+    before = ini_bytes(env)
+    form_id = 'cron-settings' if page == 'cron_admin' else 'cron-listeners'
+    form = form_values(call(env, page).body, form_id)
+    form.update({key: value, 'save': '1'})
+    response = call(env, page, method='POST', args=form)
+    assert response.status == 200
+    assert 'Invalid value for <code>%s</code>: <code>%s</code>' % (
+        key, value) in response.body
+    assert 'Nothing was saved.' in response.body
+    assert ini_bytes(env) == before
+
+
+def test_an_invalid_timezone_does_not_refuse_the_schedules(env):
+    """The zone is not on the form: its problem must not make every
+    schedule value invalid, or nothing could be saved."""
+    env.config.set('traccron', 'timezone', 'Nowhere/City')
+    env.config.save()
+    form = settings_form(env, **{'heart_beat.hourly': '17'})
+    response = call(env, 'cron_admin', method='POST', args=form)
+    assert response.status == 303
+    assert ini_value(env, 'heart_beat.hourly') == '17'
+    body = call(env, 'cron_admin').body
+    assert 'Your changes have been saved.' in body
+    assert shown_problems(body) == [('timezone', 'Nowhere/City')]
+
+
+def test_saving_the_settings_replaces_an_invalid_boolean(env):
+    """The box shows the default of an invalid value; saving the form
+    writes what it shows, which ends the problem."""
+    env.config.set('traccron', 'heart_beat.enabled', 'maybe')
+    env.config.save()
+    form = settings_form(env)
+    assert form['heart_beat.enabled'] == 'true'
+    assert call(env, 'cron_admin', method='POST', args=form).status == 303
+    assert ini_bool(env, 'heart_beat.enabled') is True
+    assert shown_problems(call(env, 'cron_admin').body) == []
 
 
 # Documentation -------------------------------------------------------------

@@ -20,8 +20,8 @@ from trac.env import env_cache, env_cache_lock
 from trac.util.text import print_table, printerr, printout
 
 from traccron import history
-from traccron.config import CronConfig
-from traccron.core import Core, from_us
+from traccron.config import CronConfig, whole_number
+from traccron.core import Core, RunRefused, from_us
 
 UTC = timezone.utc
 
@@ -116,7 +116,11 @@ class CronAdmin(Component):
         if core.get_task(task_id) is None:
             raise AdminCommandError('No task "%s". Tasks: %s' % (
                 task_id, ', '.join(t.getId() for t in core.get_task_list())))
-        run = core.run_now(task_id, list(args), wait=True)
+        try:
+            run = core.run_now(task_id, list(args), wait=True)
+        except RunRefused as e:
+            printerr('%s: not started: %s' % (task_id, e))
+            return 2
         seconds = (run.ended - run.started) / 1e6
         if run.success:
             printout('%s: success (%.3f s)' % (task_id, seconds))
@@ -139,10 +143,10 @@ class CronAdmin(Component):
             if flag == '--task':
                 task = value
             else:
-                if not value.isdigit() or int(value) < 1:
+                limit = whole_number(value)
+                if limit is None or limit < 1:
                     raise AdminCommandError('--limit takes a whole number '
                                             '>= 1, not "%s"' % value)
-                limit = int(value)
         tz = Core(self.env).timezone()
         rows = []
         for row in history.query(self.env, task=task, limit=limit):
@@ -150,7 +154,7 @@ class CronAdmin(Component):
             rows.append((row.id, row.task, row.schedule,
                          _when(row.fire_time, tz), _when(row.started, tz),
                          '' if duration is None else '%.3f' % duration,
-                         row.status, row.runner or '',
+                         row.status, (row.runner or '').split('/')[0],
                          _first_line(row.message, 50)))
         print_table(rows, ['Id', 'Task', 'Schedule', 'Scheduled', 'Started',
                            'Seconds', 'Status', 'Runner', 'Message'])
@@ -210,9 +214,13 @@ class CronAdmin(Component):
             env = open_cached(path) or self.env
             now = int(time.time() * 1e6)
             for run in left:
-                history.finish(env, run.id, now, 'interrupted',
-                               'the ticker was stopped while the task was '
-                               'running')
+                try:
+                    history.finish(env, run.id, now, 'interrupted',
+                                   'the ticker was stopped while the task '
+                                   'was running')
+                except Exception as e:
+                    printerr('Could not record run %d as interrupted: %s'
+                             % (run.id, e))
         printout('TracCron ticker stopped (%d run(s) interrupted).'
                  % len(left))
         with env_cache_lock:

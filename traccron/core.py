@@ -20,37 +20,25 @@ from datetime import datetime, timedelta, timezone
 from trac.config import Option
 from trac.core import Component, ExtensionPoint, implements
 from trac.util import as_bool
-from trac.web.api import IRequestFilter
 
 from traccron import history
 from traccron.api import (ICronTask, IHistoryTaskExecutionStore,
                           ISchedulerType, ITaskEventListener, TaskRun,
                           set_current_run)
 from traccron.config import SECTION, ConfigError, CronConfig, local_zone
+from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
+                                 spawn_thread)
 from traccron.scheduler import schedule_values
+from traccron.times import from_us, to_us
 
-__all__ = ['Core', 'CronConfig', 'Problem', 'Schedule']
+__all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule']
 
 UTC = timezone.utc
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 _GLOBAL_KEYS = ('ticker_enabled', 'ticker_interval', 'timezone',
                 'misfire_grace', 'catch_up', 'history_days',
                 'lease_seconds')
 _TASK_KEYS = ('enabled', 'max_instances', 'run_mode', 'catch_up')
-_BOOL_WORDS = ('yes', 'true', 'enabled', 'on', 'no', 'false', 'disabled',
-               'off')
-
-
-def to_us(dt):
-    """An aware datetime as µs since the epoch."""
-    return (dt - EPOCH) // _US
-
-
-def from_us(us, tz=UTC):
-    """µs since the epoch as an aware datetime in `tz`."""
-    return (EPOCH + us * _US).astimezone(tz)
 
 
 class Problem(collections.namedtuple('Problem', 'key value message')):
@@ -125,19 +113,18 @@ class Schedule(object):
         return bool(self.stype.isTriggerTime(
             self.task, fire.astimezone(self.tz).timetuple()))
 
-    def history_schedule(self, runner):
-        """The value of the `schedule` column for this schedule's runs."""
+    def history_schedule(self, local_key):
+        """The value of the `schedule` column for this schedule's runs;
+        `local_key` names this process for `run_mode = local` (see
+        `dispatcher.local_key`)."""
         if self.run_mode == 'local':
-            return '%s@%s' % (self.type_id, runner)
+            return '%s@%s' % (self.type_id, local_key)
         return self.type_id
 
 
 class Core(Component):
     """Runs tasks on schedules: reads `[traccron]`, keeps the registry of
-    tasks, scheduler types and listeners, and starts the ticker on the
-    first request."""
-
-    implements(IRequestFilter)
+    tasks, scheduler types and listeners, and runs one task."""
 
     tasks = ExtensionPoint(ICronTask)
     scheduler_types = ExtensionPoint(ISchedulerType)
@@ -272,24 +259,16 @@ class Core(Component):
         return triggers, False
 
     def _invalid_values(self, config):
-        section = config.section
-        for key in section:
-            value = section.get(key)
-            if key in ('ticker_interval', 'misfire_grace', 'history_days',
-                       'lease_seconds', 'email_task_event.limit') or \
-                    key.endswith('.max_instances'):
-                minimum = 0 if key in ('misfire_grace', 'history_days') \
-                    else 1
-                text = (value or '').strip()
-                if text and not (text.isdigit() and int(text) >= minimum):
-                    yield Problem(key, value, 'expected a whole number '
-                                  '>= %d' % minimum)
-            elif key == 'ticker_enabled' or key.endswith(
-                    ('.enabled', '.only_error', 'catch_up')):
-                text = (value or '').strip().lower()
-                if text and text not in _BOOL_WORDS and \
-                        not _is_number(text):
-                    yield Problem(key, value, 'expected true or false')
+        """The problems of the whole numbers and booleans of every key,
+        but `<task>.max_instances`: `build_schedules` reports those of
+        the tasks it reads, and the key of any other task is unknown."""
+        for key in config.section:
+            if key.endswith('.max_instances'):
+                continue
+            try:
+                config.check_value(key)
+            except ConfigError as e:
+                yield Problem(e.key, e.value, e.reason)
 
     def known_keys(self):
         """Every key that `[traccron]` may hold with the components that
@@ -323,22 +302,27 @@ class Core(Component):
 
     # Running a task
 
-    def execute(self, run, finish_env=None, clock=time):
+    def execute(self, run, finish_env=None, clock=time, registry=None):
         """Run `run.task` with its arguments: listeners' `onStartTask`,
-        `wake_up`, listeners' `onEndTask`, then complete the history row.
-        Nothing raised by the task or a listener escapes."""
+        `wake_up`, listeners' `onEndTask`, then record the outcome in the
+        history (through the run registry, which writes it again until the
+        database takes it). Nothing raised by the task or a listener
+        escapes, `SystemExit` and `KeyboardInterrupt` included: they make
+        the run a `failure` with their traceback. `finish_env` (an
+        Environment, or a function returning the current one) writes the
+        outcome."""
         task = run.task
-        listeners = self.enabled_listeners()
         notes = []
         set_current_run(run)
         try:
             if run.started is None:
                 run.started = int(clock.time() * 1e6)
+            listeners = self._listeners(notes)
             for listener in listeners:
                 self._call_listener(listener, 'onStartTask', notes, task)
             try:
                 task.wake_up(*run.args)
-            except Exception:
+            except BaseException:
                 run.success = False
                 run.message = '\n'.join(filter(None, [
                     run.message, traceback.format_exc()]))
@@ -355,77 +339,72 @@ class Core(Component):
         if notes:
             run.message = '\n'.join(filter(None, [run.message] + notes))
         if run.id is not None:
-            env = finish_env or self.env
-            try:
-                history.finish(env, run.id, run.ended,
-                               'success' if run.success else 'failure',
-                               run.message, started=run.started)
-            except Exception:
-                self.log.error('Could not record the end of task %s',
-                               run.task_id, exc_info=True)
+            env = finish_env() if callable(finish_env) else finish_env
+            registry = registry or registry_for(self.env.path)
+            registry.finish(env or self.env, run)
         return run.success
+
+    def _listeners(self, notes):
+        try:
+            return self.enabled_listeners()
+        except Exception:
+            self.log.error('TracCron could not list the listeners',
+                           exc_info=True)
+            notes.append('listeners not called:\n' + traceback.format_exc())
+            return []
 
     def _call_listener(self, listener, method, notes, *args):
         try:
             getattr(listener, method)(*args)
-        except Exception:
+        except BaseException:
             self.log.error('Listener %s failed in %s', listener.getId(),
                            method, exc_info=True)
             notes.append('listener %s failed in %s:\n%s'
                          % (listener.getId(), method, traceback.format_exc()))
 
     def run_now(self, task_id, args=None, wait=False, clock=time):
-        """Run a task at once, recorded with schedule `manual`. Returns the
+        """Run a task at once, recorded with schedule `manual`, through the
+        same claim and `max_instances` check as scheduled runs. Returns the
         `TaskRun`; with `wait` the run is finished on return, otherwise it
-        goes on in a worker thread."""
+        goes on in a thread. Raises `RunRefused` (saying why) when
+        `max_instances` runs of the task are going on already."""
         task = self.get_task(task_id)
         if task is None:
             raise ValueError('no task %r' % task_id)
-        if args is None:
-            args = ()
+        config = CronConfig(self.env)
+        problems = []
+        max_instances = self._checked(problems, 1, config.get_max_instances,
+                                      task_id)
+        run_mode = self._checked(problems, 'cluster', config.get_run_mode,
+                                 task_id)
+        registry = registry_for(self.env.path)
         runner = history.runner_id()
         now = int(clock.time() * 1e6)
         while True:
-            claim = history.Claim(task_id, 'manual', now, now)
+            claim = history.Claim(task_id, 'manual', now, now,
+                                  max_instances=max_instances,
+                                  local=run_mode == 'local', refuse=True)
             if history.claim(self.env, [claim], runner, now):
                 break
+            if claim.status == 'refused':
+                raise RunRefused(claim.message)
             now += 1  # two manual runs in the same µs
-        run = TaskRun(task, task_id, 'manual', args, now, runner, claim.id)
+        run = TaskRun(task, task_id, 'manual', args or (), now, runner,
+                      claim.id)
         run.started = now
-        if wait:
-            self.execute(run, clock=clock)
-        else:
-            thread = threading.Thread(target=self._execute_in_thread,
-                                      args=(run, clock),
-                                      name='traccron-run-%s' % task_id)
-            thread.daemon = True
-            thread.start()
+
+        def execute(run):
+            try:
+                self.execute(run, clock=clock, registry=registry)
+            finally:
+                if not wait:
+                    self.env.shutdown(threading.get_ident())
+
+        spawn = _inline if wait else spawn_thread
+        Dispatcher(registry, spawn, clock, runner, None,
+                   punctual=False).start(self.env, run, execute)
         return run
 
-    def _execute_in_thread(self, run, clock):
-        try:
-            self.execute(run, clock=clock)
-        finally:
-            self.env.shutdown(threading.get_ident())
 
-    # IRequestFilter methods
-
-    def pre_process_request(self, req, handler):
-        from traccron.ticker import ensure_ticker
-        try:
-            ensure_ticker(self.env)
-        except Exception:
-            self.log.error('Could not start the TracCron ticker',
-                           exc_info=True)
-        return handler
-
-    def post_process_request(self, req, template, data, metadata):
-        return template, data, metadata
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _inline(name, target, *args):
+    target(*args)

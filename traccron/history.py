@@ -15,6 +15,7 @@ occurrence.
 """
 
 import collections
+import hashlib
 import os
 import random
 import socket
@@ -27,6 +28,8 @@ from trac.core import Component, ExtensionPoint, implements
 from trac.db.api import DatabaseManager
 
 from traccron.api import ICronTask, IHistoryTaskExecutionStore
+from traccron.config import ConfigError, CronConfig
+from traccron.db import VERSION_NAME
 
 STATUSES = ('running', 'success', 'failure', 'skipped', 'missed',
             'interrupted')
@@ -69,8 +72,49 @@ _BATCH = 100
 
 
 def runner_id():
-    """This process, as `host:pid`."""
-    return '%s:%d' % (socket.gethostname(), os.getpid())
+    """This process: `host:pid/token`. `host:pid` is for people; the token
+    tells apart processes of hosts (or containers) that share a host name
+    and of PID namespaces, in which pids repeat: its first six digits
+    name the namespace (boot id and PID-namespace inode), the last four
+    are drawn once per process, so a pid used again is another runner."""
+    global _identity
+    pid = os.getpid()
+    if _identity is None or _identity[0] != pid:   # first call, or forked
+        _identity = (pid, '%s:%d/%s%s' % (socket.gethostname(), pid,
+                                          namespace_token(),
+                                          os.urandom(2).hex()))
+    return _identity[1]
+
+
+_identity = None
+
+
+def namespace_token(boot_id=None, pidns=None):
+    """Six hex digits naming this machine's boot and PID namespace: two
+    processes with the same token see the same pids."""
+    if boot_id is None:
+        try:
+            with open('/proc/sys/kernel/random/boot_id') as f:
+                boot_id = f.read().strip()
+        except OSError:
+            boot_id = ''
+    if pidns is None:
+        try:
+            pidns = os.stat('/proc/self/ns/pid').st_ino
+        except OSError:
+            pidns = 0
+    return hashlib.sha1(('%s/%s' % (boot_id, pidns)).encode()).hexdigest()[:6]
+
+
+def parse_runner(runner):
+    """`(host, pid, namespace token)` of a runner id; pid and token are
+    `None` when the id does not carry them (ids written by older versions
+    are `host:pid`, without a token)."""
+    name, _, token = (runner or '').partition('/')
+    host, _, pid = name.rpartition(':')
+    if not (pid.isascii() and pid.isdigit()):
+        return name, None, None
+    return host, int(pid), token[:6] or None
 
 
 def _dialect(env):
@@ -90,13 +134,18 @@ class Row(collections.namedtuple('Row', _COLUMNS)):
 
 class Claim(object):
     """A row to insert: an occurrence about to run, or one recorded as
-    `skipped` or `missed`. `id` is set when the insert won."""
+    `skipped` or `missed`. `id` is set when the insert won.
+
+    With `max_instances`, a `running` claim is checked against the runs
+    going on in the same transaction as the insert: too many (of this
+    process only when `local`) make it `skipped`, or, with `refuse`
+    (manual runs), `refused` and not inserted at all."""
 
     __slots__ = ('task', 'schedule', 'fire_time', 'started', 'status',
-                 'message', 'id')
+                 'message', 'id', 'max_instances', 'local', 'refuse')
 
     def __init__(self, task, schedule, fire_time, started, status='running',
-                 message=''):
+                 message='', max_instances=None, local=False, refuse=False):
         self.task = task
         self.schedule = schedule
         self.fire_time = fire_time
@@ -104,6 +153,9 @@ class Claim(object):
         self.status = status
         self.message = message
         self.id = None
+        self.max_instances = max_instances
+        self.local = local
+        self.refuse = refuse
 
 
 #: Attempts of a claim that the database aborted to break a deadlock.
@@ -119,14 +171,16 @@ def claim(env, claims, runner, now):
     occurrences lock the index in the same order; a transaction the
     database still aborts as a deadlock victim is tried again."""
     claims = sorted(claims, key=lambda c: (c.task, c.schedule, c.fire_time))
+    initial = [(c.status, c.message, c.started) for c in claims]
     for attempt in range(CLAIM_ATTEMPTS):
         try:
             return _claim(env, claims, runner, now)
         except Exception as e:
+            for c, (status, message, started) in zip(claims, initial):
+                c.id = None
+                c.status, c.message, c.started = status, message, started
             if attempt + 1 == CLAIM_ATTEMPTS or not _is_deadlock(e):
                 raise
-            for c in claims:
-                c.id = None
             env.log.debug('TracCron: claim aborted by the database (%s), '
                           'trying again', e)
             time.sleep(random.uniform(0.001, 0.01))
@@ -146,87 +200,117 @@ def _is_deadlock(e):
 
 def _claim(env, claims, runner, now):
     dialect = _dialect(env)
-    if dialect in _INSERT_RETURNING:
-        return _claim_returning(env, _INSERT_RETURNING[dialect], claims,
-                                runner, now)
-    sql = _INSERT[dialect]
-    won = []
     with env.db_transaction as db:
+        if any(c.max_instances for c in claims):
+            _limit_instances(db, claims, runner)
+        inserted = [c for c in claims if c.status != 'refused']
+        if dialect in _INSERT_RETURNING:
+            return _insert_returning(db, _INSERT_RETURNING[dialect],
+                                     inserted, runner, now)
+        sql = _INSERT[dialect]
+        won = []
         cursor = db.cursor()
-        for c in claims:
+        for c in inserted:
             cursor.execute(sql, (c.task, c.schedule, c.fire_time, c.started,
                                  c.status, c.message, runner, now))
             if cursor.rowcount == 1:
                 c.id = db.get_last_id(cursor, 'cron_history')
                 won.append(c)
-    return won
+        return won
 
 
-def _claim_returning(env, sql, claims, runner, now):
+def _limit_instances(db, claims, runner):
+    """Decide the `running` claims that `max_instances` holds back, from
+    the runs going on. The transaction first writes the schema version
+    row: that write lock makes the claims of all processes count and
+    insert one after the other, so two of them never both see a free
+    place (two schedules of one task firing at the same instant)."""
+    db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
+    counts = running_counts(db, runner)
+    for c in claims:
+        if c.status != 'running' or not c.max_instances:
+            continue
+        total, mine = counts.get(c.task, (0, 0))
+        if (mine if c.local else total) >= c.max_instances:
+            if c.refuse:
+                c.status = 'refused'
+                c.message = 'already running (max_instances = %d)' \
+                    % c.max_instances
+            else:
+                c.status = 'skipped'
+                c.started = None
+                c.message = ('the previous run was still going '
+                             '(max_instances = %d)' % c.max_instances)
+        else:
+            counts[c.task] = (total + 1, mine + 1)
+
+
+def _insert_returning(db, sql, claims, runner, now):
     won = set()
-    with env.db_transaction as db:
-        cursor = db.cursor()
-        for first in range(0, len(claims), _BATCH):
-            batch = claims[first:first + _BATCH]
-            # Only placeholders are repeated: the values stay parameters.
-            values = ', '.join([_ROW_PLACEHOLDERS] * len(batch))
-            params = []
-            for c in batch:
-                params += [c.task, c.schedule, c.fire_time, c.started,
-                           c.status, c.message, runner, now]
-            cursor.execute(sql % values, params)
-            inserted = dict(((task, schedule, fire), id) for id, task,
-                            schedule, fire in cursor.fetchall())
-            for c in batch:
-                id = inserted.pop((c.task, c.schedule, c.fire_time), None)
-                if id is not None:
-                    c.id = id
-                    won.add(id)
+    cursor = db.cursor()
+    for first in range(0, len(claims), _BATCH):
+        batch = claims[first:first + _BATCH]
+        # Only placeholders are repeated: the values stay parameters.
+        values = ', '.join([_ROW_PLACEHOLDERS] * len(batch))
+        params = []
+        for c in batch:
+            params += [c.task, c.schedule, c.fire_time, c.started,
+                       c.status, c.message, runner, now]
+        cursor.execute(sql % values, params)
+        inserted = dict(((task, schedule, fire), id) for id, task,
+                        schedule, fire in cursor.fetchall())
+        for c in batch:
+            id = inserted.pop((c.task, c.schedule, c.fire_time), None)
+            if id is not None:
+                c.id = id
+                won.add(id)
     return [c for c in claims if c.id in won]
 
 
-def running_by_runner(env):
-    """Return `[(task, runner, number of running rows)]`."""
-    return env.db_query("""
-        SELECT task, runner, COUNT(*) FROM cron_history
-        WHERE status='running' GROUP BY task, runner
-        """)
-
-
-def running_counts(env, runner, rows=None, ignore=()):
-    """Return `{task: (running anywhere, running in this process)}`,
-    leaving out the runners in `ignore`."""
-    if rows is None:
-        rows = running_by_runner(env)
+def running_counts(db, runner):
+    """Return `{task: (running anywhere, running in process `runner`)}`;
+    `db` is a connection or an environment."""
     counts = {}
-    for task, row_runner, n in rows:
-        if row_runner in ignore:
-            continue
+    for task, row_runner, n in getattr(db, 'db_query', db)("""
+            SELECT task, runner, COUNT(*) FROM cron_history
+            WHERE status='running' GROUP BY task, runner
+            """):
         total, mine = counts.get(task, (0, 0))
         counts[task] = (total + n, mine + (n if row_runner == runner else 0))
     return counts
 
 
-def interrupt_runners(env, runners, now, noticed_by):
-    """Record as `interrupted` the running rows of `runners`, processes
-    known to be gone. Returns their ids."""
+def running_rows(env):
+    """Return `[(id, runner, heartbeat)]` of the runs going on."""
+    return env.db_query("""
+        SELECT id, runner, heartbeat FROM cron_history
+        WHERE status='running' ORDER BY id
+        """)
+
+
+def interrupt(env, marks, now):
+    """Record runs as `interrupted`: `marks` is `[(id, heartbeat,
+    message)]`; a row is marked only while it is still running with that
+    heartbeat value (`None`: any), so a run whose process just showed
+    that it lives is left alone. Returns the ids marked."""
     marked = []
     with env.db_transaction as db:
         cursor = db.cursor()
-        for runner in sorted(runners):
-            ids = [id for id, in db("""
-                SELECT id FROM cron_history
-                WHERE status='running' AND runner=%s ORDER BY id
-                """, (runner,))]
-            for id in ids:
+        for id, beat, message in sorted(marks, key=lambda m: m[0]):
+            if beat is None:
                 cursor.execute("""
                     UPDATE cron_history SET status='interrupted', ended=%s,
                       message=%s
                     WHERE id=%s AND status='running'
-                    """, (now, 'its runner %s is no longer running (noticed '
-                               'by %s)' % (runner, noticed_by), id))
-                if cursor.rowcount == 1:
-                    marked.append(id)
+                    """, (now, message, id))
+            else:
+                cursor.execute("""
+                    UPDATE cron_history SET status='interrupted', ended=%s,
+                      message=%s
+                    WHERE id=%s AND status='running' AND heartbeat=%s
+                    """, (now, message, id, beat))
+            if cursor.rowcount == 1:
+                marked.append(id)
     return marked
 
 
@@ -241,7 +325,12 @@ def last_fire_times(env):
 
 def finish(env, id, ended, status, message='', started=None):
     """Complete the row of a run with its outcome (and the instant the
-    task really started, when given); returns once it is committed.
+    task really started, when given); returns once it is committed, and
+    raises the database's error when it could not be written.
+
+    A row that another process marked `interrupted` (it took the run for
+    dead) gets the real outcome all the same; its message keeps a note of
+    that mark.
 
     Runs that end together are written together: a thread that finds
     another one writing waits for it, and the next writer commits every
@@ -249,7 +338,7 @@ def finish(env, id, ended, status, message='', started=None):
     once then cost a few commits, not 100 writers queueing for the
     database (on SQLite, its busy handler sleeps them for up to a second
     and their `running` rows hold back the next occurrence)."""
-    outcome = _Outcome((started, ended, status, message, ended, id))
+    outcome = _Outcome([started, ended, status, message, ended, id])
     with _batches_lock:
         batch = _batches.get(env)
         if batch is None:
@@ -260,14 +349,7 @@ def finish(env, id, ended, status, message='', started=None):
             with _batches_lock:
                 outcomes, batch.pending = batch.pending, []
             try:
-                with env.db_transaction as db:
-                    db.cursor().executemany("""
-                        UPDATE cron_history SET
-                          started=COALESCE(%s, started), ended=%s,
-                          status=%s, message=%s, heartbeat=%s
-                        WHERE id=%s AND status='running'
-                        """, [o.args for o in sorted(
-                            outcomes, key=lambda o: o.args[-1])])
+                _write_outcomes(env, outcomes)
             except Exception as e:
                 for o in outcomes:
                     o.error = e
@@ -275,6 +357,38 @@ def finish(env, id, ended, status, message='', started=None):
                 o.done = True
     if outcome.error is not None:
         raise outcome.error
+
+
+def _write_outcomes(env, outcomes):
+    outcomes = sorted(outcomes, key=lambda o: o.args[-1])
+    by_id = dict((o.args[-1], o) for o in outcomes)
+    with env.db_transaction as db:
+        ids = list(by_id)
+        for first in range(0, len(ids), _BATCH):
+            chunk = ids[first:first + _BATCH]
+            for id, ended, message in db("""
+                    SELECT id, ended, message FROM cron_history
+                    WHERE status='interrupted' AND id IN (%s)
+                    """ % ', '.join(['%s'] * len(chunk)), chunk):
+                args = by_id[id].args
+                env.log.warning('TracCron: run %d had been marked '
+                                'interrupted, and it ended after all: '
+                                '%s', id, args[2])
+                args[3] = '\n'.join(filter(None, [
+                    args[3], '(marked interrupted at %s before it ended: '
+                    '%s)' % (_iso(ended), message)]))
+        db.cursor().executemany("""
+            UPDATE cron_history SET
+              started=COALESCE(%s, started), ended=%s,
+              status=%s, message=%s, heartbeat=%s
+            WHERE id=%s AND status IN ('running', 'interrupted')
+            """, [o.args for o in outcomes])
+
+
+def _iso(us):
+    if us is None:
+        return 'an unknown time'
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(us / 1e6))
 
 
 class _Outcome(object):
@@ -299,36 +413,14 @@ _batches_lock = threading.Lock()
 _batches = weakref.WeakKeyDictionary()   # Environment -> _Batch
 
 
-def heartbeat(env, ids, now):
-    """Tell other processes that the runs `ids` are still going."""
+def heartbeat(env, ids, value):
+    """Tell other processes that the runs `ids` are still going: their
+    heartbeat takes `value`, which must differ from the last one (it is
+    compared, never read as a time)."""
     with env.db_transaction as db:
         for id in ids:
-            db("UPDATE cron_history SET heartbeat=%s WHERE id=%s", (now, id))
-
-
-def mark_interrupted(env, now, lease_us, runner):
-    """Record as `interrupted` the running rows whose process stopped
-    sending heartbeats more than `lease_us` µs ago. Returns their ids."""
-    limit = now - lease_us
-    stale = [id for id, in env.db_query("""
-        SELECT id FROM cron_history WHERE status='running' AND heartbeat<%s
-        ORDER BY id
-        """, (limit,))]
-    marked = []
-    if stale:
-        # The transaction starts with a write (SQLite: no lock upgrade).
-        with env.db_transaction as db:
-            cursor = db.cursor()
-            for id in stale:
-                cursor.execute("""
-                    UPDATE cron_history SET status='interrupted', ended=%s,
-                      message=%s
-                    WHERE id=%s AND status='running' AND heartbeat<%s
-                    """, (now, 'its runner stopped sending heartbeats '
-                               '(noticed by %s)' % runner, id, limit))
-                if cursor.rowcount == 1:
-                    marked.append(id)
-    return marked
+            db("""UPDATE cron_history SET heartbeat=%s
+                  WHERE id=%s AND status='running'""", (value, id))
 
 
 def purge(env, before):
@@ -339,9 +431,25 @@ def purge(env, before):
         """, (before, before))
 
 
-def clear(env):
-    """Delete every finished row (running rows are kept: they are claims)."""
-    env.db_transaction("DELETE FROM cron_history WHERE status<>'running'")
+def clear(env, keep_after=None):
+    """Delete every finished row but those of scheduled occurrences after
+    `keep_after` (µs; default: the last `misfire_grace`): running rows and
+    recent ones are the claims that keep a lagging process from running
+    an occurrence again."""
+    if keep_after is None:
+        grace = _config_seconds(env, 'misfire_grace', 60)
+        keep_after = int(time.time() * 1e6) - (grace + 1) * 1000000
+    env.db_transaction("""
+        DELETE FROM cron_history WHERE status<>'running' AND
+          (fire_time<%s OR schedule IN ('manual', 'external'))
+        """, (keep_after,))
+
+
+def _config_seconds(env, key, default):
+    try:
+        return getattr(CronConfig(env), 'get_' + key)()
+    except ConfigError:
+        return default
 
 
 def _where(task=None, status=None, from_time=None, to_time=None):

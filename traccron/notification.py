@@ -355,7 +355,7 @@ class CronMailer(Component):
             if prefix == '__default__':
                 prefix = '[%s]' % self.env.project_name
             with translation_deactivated():
-                subject = formatter.subject(event)
+                subject = one_line(formatter.subject(event))
             set_header(message, 'Subject',
                        ' '.join(filter(None, [prefix, subject])))
         # No earlier mail to reply to: each mail stands on its own.
@@ -373,6 +373,13 @@ class CronMailer(Component):
 
     def get_templates_dirs(self):
         return [pkg_resources.resource_filename('traccron', 'templates')]
+
+
+def one_line(text):
+    """`text` on one line, for a mail header built from ticket data: a
+    line break would end the header (and refuse the mail)."""
+    return ' '.join(filter(None, (line.strip()
+                                  for line in (text or '').splitlines())))
 
 
 def error_text(e):

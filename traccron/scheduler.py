@@ -13,46 +13,79 @@ expression, so that every type follows the same daylight-saving rules
 (SPEC §5): `daily 02h30` behaves exactly like `30 2 * * *`.
 """
 
-import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from trac.core import Component, implements
 
 from traccron.api import ISchedulerType
-from traccron.config import CronConfig
+from traccron.config import CronConfig, whole_number
 from traccron.cron import CronExpression, split_expressions
 
 
 def _number(text, what, low, high, form):
-    if not text.isdigit():
+    value = whole_number(text)
+    if value is None:
         raise ValueError('%s %r is not a number (expected %s)'
                          % (what, text, form))
-    value = int(text)
     if not low <= value <= high:
         raise ValueError('%s %d is out of range %d-%d (expected %s)'
                          % (what, value, low, high, form))
     return value
 
 
-_HOUR_MINUTE = re.compile(r'^\s*(\S*?)\s*[hH:]\s*(\S*?)\s*$')
-_DAY_AT = re.compile(r'^\s*(\S*?)\s*@\s*(.*?)\s*$')
+def _split(text, separators, in_line):
+    r"""The two parts of `text` around a separator, as the groups of
+    `^\s*(\S*?)\s*[<separators>]\s*(\S*?)\s*$` (with `in_line`: `(.*?)`
+    for the second group, which may then hold blanks but no line break),
+    or `None` when that expression does not match.
+
+    Written out because the expression backtracks: its time is
+    quadratic in the length of a value (seconds for 16,000 characters).
+    Here the first part ends at the first separator after which the
+    rest can be the second part, the shortest first part as the lazy
+    `*?` chooses; in linear time."""
+    text = text.strip()
+    words = text.split()
+    if not words:
+        return None
+    first = len(words[0])    # the first part is a prefix of this word
+    # The second part is what follows the separator, blanks stripped; it
+    # can hold no character at or before `last_break`.
+    if in_line:
+        last_break = text.rfind('\n')
+    else:
+        last_break = len(text) - len(words[-1]) - 1
+    candidates = [i for i in range(first) if text[i] in separators]
+    after_word = _next_word(text, first)
+    if after_word < len(text) and text[after_word] in separators:
+        candidates.append(after_word)
+    for sep in candidates:
+        start = sep + 1 if sep + 1 < first else _next_word(text, sep + 1)
+        if start > last_break:
+            return text[:min(sep, first)], text[start:]
+    return None
+
+
+def _next_word(text, i):
+    """The index of the first non-blank character of `text` from `i`."""
+    return len(text) - len(text[i:].lstrip())
 
 
 def _parse_time(text, form):
-    match = _HOUR_MINUTE.match(text)
-    if not match:
+    parts = _split(text, 'hH:', in_line=False)
+    if parts is None:
         raise ValueError('%r is not a time (expected %s)' % (text, form))
-    return (_number(match.group(1), 'hour', 0, 23, form),
-            _number(match.group(2), 'minute', 0, 59, form))
+    return (_number(parts[0], 'hour', 0, 23, form),
+            _number(parts[1], 'minute', 0, 59, form))
 
 
 def _parse_day_at(text, what, low, high, form):
-    match = _DAY_AT.match(text)
-    if not match:
+    parts = _split(text, '@', in_line=True)
+    if parts is None:
         raise ValueError('%r has no day (expected %s)' % (text, form))
-    day = _number(match.group(1), what, low, high, form)
-    return (day,) + _parse_time(match.group(2), form)
+    day = _number(parts[0], what, low, high, form)
+    return (day,) + _parse_time(parts[1], form)
 
 
 class _SchedulerTypeBase(Component):

@@ -7,117 +7,46 @@
 # you should have received as part of this distribution.
 
 """The ticker: one thread per environment path and process that sleeps
-until the next occurrence, claims what is due in the database and hands
-each won claim to a worker thread."""
+until the next occurrence, takes what is due from the agenda, has the
+dispatcher claim and start it, and keeps house (leases, purge).
+
+The parts: `agenda` knows what is due when (pure), `dispatcher` claims
+and starts runs and owns every run of the process, `housekeeping` finds
+the dead runs of other processes and purges. This module is the loop and
+its timing, and the request filter that starts it."""
 
 import atexit
-import collections
-import heapq
 import logging
-import os
-import queue
-import socket
 import threading
 import time as _time
-from datetime import datetime, timezone
 
-from trac.env import env_cache, env_cache_lock, open_environment
+from trac.core import Component, implements
+from trac.web.api import IRequestFilter
 
 from traccron import history
-from traccron.api import TaskRun
+from traccron.agenda import Agenda
 from traccron.config import ConfigError, CronConfig
-from traccron.core import Core, from_us, to_us as _to_us
+from traccron.core import Core
+from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
+                                 local_key, open_cached, registry_for,
+                                 spawn_thread)
+from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
+from traccron.times import SECOND, from_us
 
-UTC = timezone.utc
-SECOND = 1000000
+__all__ = ['Ticker', 'SystemClock', 'ensure_ticker', 'get_ticker',
+           'wake_ticker', 'open_cached', 'LEAD']
 
 #: How often (seconds) an edit of trac.ini by hand is looked for.
 CONFIG_CHECK = 5.0
 #: How long (seconds) before an occurrence the ticker wakes to claim it;
 #: the run then starts on the instant.
 LEAD = 0.05
-#: How often (seconds) old history rows are purged.
-PURGE_INTERVAL = 3600.0
-#: At most this many occurrences of one schedule are recorded `missed`
-#: at once; older ones are only counted in the log.
-MAX_MISSED = 100
-#: Seconds an idle worker thread waits for a run before it ends.
-WORKER_IDLE = 60.0
+#: First and longest wait (seconds) before occurrences whose claim the
+#: database refused are claimed again.
+CLAIM_RETRY_FIRST = 0.5
+CLAIM_RETRY_MAX = 5.0
 
 _log = logging.getLogger('traccron')
-
-
-class SystemClock(object):
-    """The real clock. Tests give the ticker one they can move."""
-
-    time = staticmethod(_time.time)
-    monotonic = staticmethod(_time.monotonic)
-
-    @staticmethod
-    def wait(event, timeout):
-        """Sleep until `event` is set or `timeout` seconds have passed."""
-        return event.wait(timeout)
-
-    sleep = staticmethod(_time.sleep)
-
-
-def open_cached(path):
-    """The Environment Trac has in its cache for `path` (reloaded by Trac
-    when trac.ini changed), or `None` once Trac dropped it."""
-    with env_cache_lock:
-        if path not in env_cache:
-            return None
-    return open_environment(path, use_cache=True)
-
-
-def _spawn_thread(name, target, *args):
-    thread = threading.Thread(target=target, args=args, name=name)
-    thread.daemon = True
-    thread.start()
-    return thread
-
-
-class Workers(object):
-    """The threads that run tasks. A run goes to an idle worker, or to a
-    new one when none is idle, so a slow task never delays another's
-    start; a worker idle for `idle` seconds ends. Handing a run to a
-    waiting thread costs a few µs where starting a thread costs about a
-    millisecond when many start at once: 100 runs due at the same
-    second start within a few ms."""
-
-    def __init__(self, idle=WORKER_IDLE):
-        self._idle_timeout = idle
-        self._queue = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0     # workers waiting for a run and not yet promised one
-
-    def spawn(self, name, target, *args):
-        """Run `target(*args)` in a worker thread (the signature of
-        `Ticker`'s `spawn`; `name` is the run's, for the log)."""
-        with self._lock:
-            start = self._idle == 0
-            if not start:
-                self._idle -= 1
-        self._queue.put((target, args))
-        if start:
-            _spawn_thread('traccron-worker', self._work)
-
-    def _work(self):
-        while True:
-            try:
-                target, args = self._queue.get(timeout=self._idle_timeout)
-            except queue.Empty:
-                with self._lock:
-                    if self._idle > 0:   # no run was promised to us: end
-                        self._idle -= 1
-                        return
-                continue                 # a run is on its way
-            try:
-                target(*args)
-            except Exception:
-                _log.error('TracCron worker error', exc_info=True)
-            with self._lock:
-                self._idle += 1
 
 
 class Ticker(object):
@@ -125,39 +54,56 @@ class Ticker(object):
 
     `open_env` returns the current Environment at each wake, or `None`
     when the environment is gone (the ticker then stops). `clock` gives
-    `time()`, `monotonic()` and `wait(event, timeout)`. `spawn(name,
-    target, *args)` starts a worker. `config_check` is how often trac.ini
-    is looked at (`None`: not at all).
+    `time()`, `monotonic()`, `wait(event, timeout)` and `sleep(seconds)`.
+    `spawn(name, target, *args)` starts a worker. `config_check` is how
+    often trac.ini is looked at (`None`: not at all). `registry` holds
+    the runs of this process (by default the one of `path`).
     """
 
     def __init__(self, path, open_env, clock=None, spawn=None,
-                 config_check=CONFIG_CHECK, lead=0.0):
+                 config_check=CONFIG_CHECK, lead=0.0, registry=None):
         self.path = path
         self.clock = clock or SystemClock()
-        self.runner = history.runner_id()
         self.wakeups = 0
+        self.registry = registry or registry_for(path)
+        self.agenda = Agenda()
         self._open_env = open_env
-        self._spawn = spawn or Workers().spawn
         self._config_check = config_check
         self._lead = int(lead * SECOND)
+        self._dispatcher = Dispatcher(self.registry,
+                                      spawn or Workers().spawn, self.clock,
+                                      history.runner_id(), self.local_key)
+        self._leases = LeaseWatch(self._dispatcher.runner)
+        self._local_key = None
         self._wake = threading.Event()
         self._stopping = False
         self._thread = None
         self._env = None
         self._fingerprint = None
-        self._heap = []
-        self._seq = 0
-        self._last = None          # µs: occurrences up to here are handled
         self._last_mono = None
-        self._active = {}          # row id -> TaskRun, runs of this ticker
-        self._active_lock = threading.Lock()
-        self._next_purge = 0
-        self._next_maintenance = 0
+        self._last_now = None
+        self._claim_retry = None      # (monotonic time, delay)
+        self._next_lease_check = None
+        self._next_purge = None
+
+    @property
+    def runner(self):
+        """This process's runner id (`host:pid/token`)."""
+        return self._dispatcher.runner
+
+    @runner.setter
+    def runner(self, value):
+        self._dispatcher.runner = self._leases.runner = value
+
+    def local_key(self):
+        if self._local_key is None:
+            self._local_key = local_key(self.path)
+        return self._local_key
 
     # Control
 
     def start(self):
-        self._thread = _spawn_thread('traccron-ticker', self.run)
+        self._thread = spawn_thread('traccron-ticker', self.run)
         return self
 
     def stop(self):
@@ -179,8 +125,8 @@ class Ticker(object):
             self._thread.join(timeout)
 
     def active_runs(self):
-        with self._active_lock:
-            return list(self._active.values())
+        """The runs of this process going on (or not yet recorded)."""
+        return self.registry.runs()
 
     # The loop
 
@@ -224,302 +170,132 @@ class Ticker(object):
             env.log.info('TracCron ticker stops: ticker_enabled is false')
             return None
         now = int(self.clock.time() * SECOND)
-        self._notice_clock_jump(env, now)
-        starting = self._last is None
-        if starting:
-            self._last = now
-        claims = []
+        mono = self.clock.monotonic()
+        self._notice_clock_jump(env, now, mono)
+        grace = _setting(config.get_misfire_grace, 60) * SECOND
+        self.agenda.log = env.log
+        self._dispatcher.env = env
+        dues = []
+        if self.agenda.pending and (self._claim_retry is None or
+                                    mono >= self._claim_retry[0]):
+            dues += self.agenda.take_pending(now, grace)
         fingerprint = config.fingerprint()
         if env is not self._env or fingerprint != self._fingerprint:
-            claims += self._rebuild(env, config, now, starting)
+            dues += self._rebuild(env, now, grace)
             self._fingerprint = fingerprint
         # Occurrences are claimed `lead` ahead; their workers wait for the
         # instant, so that the claim's database time does not delay them.
         horizon = now + self._lead
+        core = Core(env)
         while True:
-            popped = []
+            taken, popped = self.agenda.take(now, horizon, grace)
             try:
-                claims += self._due(env, config, now, popped, horizon)
-                if claims:
-                    self._claim_and_dispatch(env, claims, now)
+                if dues or taken:
+                    self._dispatch(env, core, dues + taken, now, mono)
             finally:
                 # The next occurrences are computed once the due ones have
                 # started (for 100 schedules this takes a few ms); one that
                 # is due already (the ticker is late) is handled at once.
-                for schedule, after in popped:
-                    self._push_next(env, schedule, after)
-            for _, after in popped:
-                self._last = max(self._last, _to_us(after))
-            if not (self._heap and self._heap[0][0] <= horizon):
+                self.agenda.advance(popped)
+            dues = []
+            if not self.agenda.has_more(horizon):
                 break
-            claims = []
-        self._last = max(self._last, now)
-        self._maintain(env, config, now)
-        return self._deadline(config, now) / SECOND
+        self.agenda.last = max(self.agenda.last, now)
+        self._keep_house(env, config, now, mono)
+        return self._deadline(config, now, mono) / SECOND
 
-    def _notice_clock_jump(self, env, now):
-        mono = self.clock.monotonic()
-        if self._last_mono is not None and self._last is not None:
-            drift = (now - self._last) / SECOND - (mono - self._last_mono)
+    def _notice_clock_jump(self, env, now, mono):
+        if self._last_mono is not None:
+            drift = (now - self._last_now) / SECOND - (mono - self._last_mono)
             if abs(drift) > 1:
                 env.log.warning('TracCron: the wall clock jumped by %+.1f s',
                                 drift)
-        self._last_mono = mono
+        self._last_mono, self._last_now = mono, now
 
-    def _rebuild(self, env, config, now, starting):
-        """Read the schedules again, from where the ticker left off so
-        that nothing is lost or run twice. At start, a schedule with
-        history resumes after its latest row: what came since runs if it
-        is still within `misfire_grace`, and the older rest is recorded
-        `missed` or caught up. Returns the claims of that backlog."""
+    def _rebuild(self, env, now, grace):
+        """Read the schedules again. At start, each resumes after its
+        latest history row; returns the dues of the backlog."""
         reading = _time.perf_counter()
-        grace = self._grace(env, config)
         schedules, problems = Core(env).build_schedules(from_us(now))
         _report(env, problems)
-        last_fired = history.last_fire_times(env) if starting else {}
-        heap, backlog = [], []
-        for schedule in schedules:
-            base = self._last
-            try:
-                if starting:
-                    last = last_fired.get((schedule.task_id,
-                                           schedule.history_schedule(
-                                               self.runner)))
-                    if last is not None and last < now:
-                        base = max(last, now - grace)
-                        if last < base:
-                            backlog += self._backlog(env, schedule, last,
-                                                     base, now)
-                nxt = schedule.next_after(from_us(base))
-            except Exception:
-                env.log.error('TracCron: schedule %s failed', schedule.key,
-                              exc_info=True)
-                continue
-            if nxt is not None:
-                self._seq += 1
-                heap.append((_to_us(nxt), self._seq, schedule))
-        heapq.heapify(heap)
-        self._heap = heap
+        last_fire = None
+        if self.agenda.last is None:
+            fired = history.last_fire_times(env)
+
+            def last_fire(schedule):
+                key = schedule.history_schedule(
+                    self.local_key() if schedule.run_mode == 'local'
+                    else None)
+                return fired.get((schedule.task_id, key))
+        backlog = self.agenda.load(schedules, now, grace, last_fire)
         self._env = env
-        env.log.debug('TracCron: %d schedules (read in %.3f s)', len(heap),
-                      _time.perf_counter() - reading)
+        env.log.debug('TracCron: %d schedules (read in %.3f s)',
+                      len(self.agenda), _time.perf_counter() - reading)
         return backlog
 
-    def _grace(self, env, config):
-        return _config_value(env, config.get_misfire_grace, 60) * SECOND
+    def _dispatch(self, env, core, dues, now, mono):
+        """Claim and start `dues`. When the database fails, they stay due
+        (the agenda makes them `missed` once `misfire_grace` has passed)
+        and the claim is tried again with a growing delay."""
+        registry, clock = self.registry, self.clock
+        dispatcher = self._dispatcher
 
-    def _due(self, env, config, now, popped, horizon):
-        """Pop the occurrences due by `horizon` and return their claims.
-        `(schedule, instant)` is added to `popped` for each: its next
-        occurrence is the first after that instant."""
-        grace = self._grace(env, config)
-        claims = []
-        while self._heap and self._heap[0][0] <= horizon:
-            fire, _, schedule = heapq.heappop(self._heap)
-            fire_dt = from_us(fire, schedule.tz)
-            if now - fire > grace:
-                # Late (the machine slept, the clock jumped): everything of
-                # this schedule up to `grace` ago is missed or caught up.
-                claims += self._backlog(env, schedule, fire - 1, now - grace,
-                                        now)
-                fire_dt = from_us(now - grace, schedule.tz)
-            elif self._confirm(env, schedule, fire_dt):
-                claims.append((schedule, fire, 'running', ''))
-            popped.append((schedule, fire_dt))
-        return claims
+        def execute(run):
+            try:
+                core.execute(run, finish_env=lambda: dispatcher.env,
+                             clock=clock, registry=registry)
+            finally:
+                core.env.shutdown(threading.get_ident())
+                dispatcher.env.shutdown(threading.get_ident())
 
-    def _confirm(self, env, schedule, fire_dt):
         try:
-            return schedule.confirm(fire_dt)
-        except Exception:
-            env.log.error('TracCron: scheduler type %s failed for %s',
-                          schedule.type_id, schedule.task_id, exc_info=True)
-            return False
+            if any(d.status == 'running' for d in dues):
+                self._leases.interrupt_gone(env, now, registry.ids())
+            dispatcher.dispatch(env, dues, now, execute)
+        except Exception as e:
+            delay = CLAIM_RETRY_FIRST if self._claim_retry is None else \
+                min(self._claim_retry[1] * 2, CLAIM_RETRY_MAX)
+            self._claim_retry = (mono + delay, delay)
+            self.agenda.retry(dues)
+            env.log.error('TracCron: could not claim %d occurrence(s) (%s: '
+                          '%s); they stay due until misfire_grace, next try '
+                          'in %.1f s', len(dues), type(e).__name__, e, delay)
+        else:
+            self._claim_retry = None
 
-    def _backlog(self, env, schedule, after, until, now):
-        """Claims for the occurrences of `schedule` in (`after`, `until`]
-        (µs) that did not run in time: one catch-up run with the latest
-        time when the task has `catch_up`, else `missed` rows for at most
-        the last `MAX_MISSED` of them."""
-        limit = 1 if schedule.catch_up else MAX_MISSED
-        fires, total = _last_occurrences(schedule, after, until, limit,
-                                         lambda dt: self._confirm(
-                                             env, schedule, dt))
-        if not fires:
-            return []
-        if schedule.catch_up:
-            return [(schedule, fires[-1], 'running',
-                     'catch-up: one run for the occurrences missed since %s'
-                     % from_us(after + 1, schedule.tz).isoformat())]
-        if total is None or total > len(fires):
-            env.log.warning(
-                'TracCron: %s occurrences of %s were missed; the last %d '
-                'are recorded', 'more than %d' % len(fires) if total is None
-                else total, schedule.key, len(fires))
-        return [(schedule, fire, 'missed',
-                 'started too late: %.3f s after its time (misfire_grace)'
-                 % ((now - fire) / SECOND)) for fire in fires]
+    def _keep_house(self, env, config, now, mono):
+        """Interrupt the dead runs of other processes, purge old rows."""
+        lease = _setting(config.get_lease_seconds, 300)
+        if self._next_lease_check is None or mono >= self._next_lease_check:
+            self._next_lease_check = mono + max(lease / 3.0, 0.5)
+            self._leases.check(env, now, mono, lease, self.registry.ids())
+        if self._next_purge is None or mono >= self._next_purge:
+            self._next_purge = mono + PURGE_INTERVAL
+            purge(env, now, _setting(config.get_history_days, 400))
 
-    def _push_next(self, env, schedule, after):
-        try:
-            nxt = schedule.next_after(after)
-        except Exception:
-            env.log.error('TracCron: schedule %s failed', schedule.key,
-                          exc_info=True)
-            return
+    def _deadline(self, config, now, mono):
+        """When to wake next, in µs of the wall clock."""
+        def at(mono_time):
+            return now + int((mono_time - mono) * SECOND)
+
+        interval = _setting(config.get_ticker_interval, 1)
+        candidates = [now + interval * 60 * SECOND]
+        if self._leases.watching:
+            candidates.append(at(self._next_lease_check))
+        nxt = self.agenda.next_fire()
         if nxt is not None:
-            self._seq += 1
-            heapq.heappush(self._heap, (_to_us(nxt), self._seq, schedule))
-
-    def _running_counts(self, env, now):
-        """Runs going on per task (see `history.running_counts`). Runs of a
-        process of this host that no longer exists are first recorded
-        `interrupted`: they must not hold back the next occurrences until
-        their lease runs out."""
-        rows = history.running_by_runner(env)
-        dead = set(r for _, r, _ in rows
-                   if r != self.runner and _gone_from_this_host(r))
-        if dead:
-            for id in history.interrupt_runners(env, dead, now, self.runner):
-                env.log.warning('TracCron: run %d marked interrupted (its '
-                                'process is gone)', id)
-        return history.running_counts(env, self.runner, rows, dead)
-
-    def _claim_and_dispatch(self, env, due, now):
-        counts = self._running_counts(env, now)
-        claims = []
-        for schedule, fire, status, message in due:
-            if status == 'running':
-                total, mine = counts.get(schedule.task_id, (0, 0))
-                busy = mine if schedule.run_mode == 'local' else total
-                if busy >= schedule.max_instances:
-                    status = 'skipped'
-                    message = ('the previous run was still going '
-                               '(max_instances = %d)'
-                               % schedule.max_instances)
-                else:
-                    counts[schedule.task_id] = (total + 1, mine + 1)
-            started = max(now, fire) if status == 'running' else None
-            claim = history.Claim(schedule.task_id,
-                                  schedule.history_schedule(self.runner),
-                                  fire, started, status, message)
-            claims.append((schedule, claim))
-        won = set(id(c) for c in history.claim(
-            env, [c for _, c in claims], self.runner, now))
-        core = Core(env)
-        for schedule, claim in claims:
-            if id(claim) not in won:
-                env.log.debug('TracCron: %s at %d claimed elsewhere',
-                              schedule.key, claim.fire_time)
-                continue
-            if claim.status == 'skipped':
-                env.log.warning('TracCron: %s at %s skipped: %s',
-                                schedule.key, from_us(claim.fire_time),
-                                claim.message)
-            elif claim.status == 'missed':
-                env.log.warning('TracCron: %s at %s missed: %s',
-                                schedule.key, from_us(claim.fire_time),
-                                claim.message)
-            else:
-                run = TaskRun(schedule.task, schedule.task_id,
-                              claim.schedule, schedule.args, claim.fire_time,
-                              self.runner, claim.id)
-                run.started = None  # set when the task really starts
-                run.message = claim.message
-                with self._active_lock:
-                    self._active[claim.id] = run
-                self._spawn('traccron-run-%s' % schedule.task_id,
-                            self._execute, core, run)
-
-    def _execute(self, core, run):
-        env = None
-        try:
-            early = run.fire_time / SECOND - self.clock.time()
-            if early > 0:
-                self.clock.sleep(early)
-            env = self._env or core.env
-            core.execute(run, finish_env=env, clock=self.clock)
-        finally:
-            with self._active_lock:
-                self._active.pop(run.id, None)
-            if env is not None:
-                env.shutdown(threading.get_ident())
-
-    def _maintain(self, env, config, now):
-        """Heartbeats for this ticker's runs, `interrupted` for other
-        processes' dead runs, and the purge of old rows."""
-        lease = _config_value(env, config.get_lease_seconds, 300) * SECOND
-        if now >= self._next_maintenance:
-            self._next_maintenance = now + lease // 3
-            ids = [run.id for run in self.active_runs()]
-            if ids:
-                history.heartbeat(env, ids, now)
-            for id in history.mark_interrupted(env, now, lease,
-                                               self.runner):
-                env.log.warning('TracCron: run %d marked interrupted (its '
-                                'process stopped sending heartbeats)', id)
-        if now >= self._next_purge:
-            self._next_purge = now + int(PURGE_INTERVAL * SECOND)
-            days = _config_value(env, config.get_history_days, 400)
-            if days:
-                history.purge(env, now - days * 86400 * SECOND)
-
-    def _deadline(self, config, now):
-        candidates = [now + config.get_ticker_interval() * 60 * SECOND]
-        if self._heap:
-            candidates.append(self._heap[0][0] - self._lead)
+            candidates.append(nxt - self._lead)
         if self._config_check:
             candidates.append(now + int(self._config_check * SECOND))
-        if self._active:
-            candidates.append(self._next_maintenance)
+        if self.agenda.pending:
+            candidates.append(at(self._claim_retry[0]) if self._claim_retry
+                              else now)
         return max(min(candidates), now)
 
 
-_HOST = socket.gethostname()
-
-
-def _gone_from_this_host(runner):
-    """Whether `runner` (host:pid) is a process of this host that has
-    ended."""
-    host, _, pid = (runner or '').rpartition(':')
-    if host != _HOST or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # exists, owned by someone else
-        return False
-    return False
-
-
-def _last_occurrences(schedule, after, until, limit, confirm):
-    """The last `limit` instants (µs, oldest first) at which `schedule`
-    fires in (`after`, `until`], and how many there are in all (`None`
-    when more than were looked at). Looks back over a growing span, so
-    that a long downtime costs little."""
-    span = 60 * SECOND
-    while True:
-        start = max(after, until - span)
-        window = collections.deque(maxlen=limit)
-        count = 0
-        dt = from_us(start, schedule.tz)
-        while True:
-            nxt = schedule.next_after(dt)
-            if nxt is None or _to_us(nxt) > until:
-                break
-            dt = nxt
-            if confirm(nxt):
-                window.append(_to_us(nxt))
-                count += 1
-        if start == after:
-            return list(window), count
-        if count >= limit:
-            return list(window), None
-        span *= 4
-
-
-def _config_value(env, getter, default):
+def _setting(getter, default):
+    """A numeric setting, or its default while trac.ini has an invalid
+    value for it (the problem is reported by `Core.build_schedules`)."""
     try:
         return getter()
     except ConfigError:
@@ -538,6 +314,26 @@ def _report(env, problems):
         seen.update(new)
     for problem in new:
         env.log.warning('TracCron: %s', problem)
+
+
+class TickerStarter(Component):
+    """Starts the ticker of the environment with the first request its
+    process serves."""
+
+    implements(IRequestFilter)
+
+    # IRequestFilter methods
+
+    def pre_process_request(self, req, handler):
+        try:
+            ensure_ticker(self.env)
+        except Exception:
+            self.log.error('Could not start the TracCron ticker',
+                           exc_info=True)
+        return handler
+
+    def post_process_request(self, req, template, data, metadata):
+        return template, data, metadata
 
 
 # One ticker per environment path in this process

@@ -22,14 +22,14 @@ from trac.perm import IPermissionRequestor
 from trac.util.datefmt import http_date
 from trac.util.html import tag
 from trac.util.presentation import Paginator
-from trac.util.translation import domain_functions
+from trac.util.translation import domain_functions, has_babel
 from trac.web.api import HTTPBadRequest, HTTPNotFound, IRequestFilter
 from trac.web.chrome import (ITemplateProvider, add_link, add_notice,
                              add_stylesheet, add_warning, auth_link)
 
 from traccron import history
-from traccron.config import CronConfig
-from traccron.core import Core, from_us
+from traccron.config import CronConfig, number_rule, whole_number
+from traccron.core import Core, RunRefused, from_us
 from traccron.ticker import wake_ticker
 
 _, tag_, N_, add_domain = domain_functions('traccron', '_', 'tag_', 'N_',
@@ -81,17 +81,16 @@ _EXAMPLES = {
 class Field(object):
     """One input of a settings form: the trac.ini key it edits, its kind
     (`bool`, `int` or `text`), the value in trac.ini, how to write a new
-    value and how to check one."""
+    value and how to check one. An `int` is checked with the rule of its
+    key (`traccron.config.NUMBERS`)."""
 
-    def __init__(self, key, kind, current, write, check=None, minimum=None,
-                 group=None):
+    def __init__(self, key, kind, current, write, check=None, group=None):
         self.key = key
         self.group = group
         self.kind = kind
         self.current = current
         self.write = write
         self.check = check
-        self.minimum = minimum
 
     def posted(self, req):
         """The value the user submitted for this field."""
@@ -105,9 +104,14 @@ class Field(object):
     def problems(self, value):
         """`(key, value, reason)` for each problem of `value`."""
         if self.kind == 'int':
-            if not (value.isdigit() and int(value) >= self.minimum):
+            rule = number_rule(self.key)
+            number = whole_number(value)
+            if number is None or number < rule.minimum:
                 return [(self.key, value, _("expected a whole number "
-                                            ">= %(min)d", min=self.minimum))]
+                                            ">= %(min)d", min=rule.minimum))]
+            if number > rule.maximum:
+                return [(self.key, value, _("expected a whole number "
+                                            "<= %(max)d", max=rule.maximum))]
         if self.check is not None:
             return [(self.key, value, reason)
                     for reason in self.check(value)]
@@ -177,7 +181,12 @@ class CronAdminModule(Component):
         add_stylesheet(req, 'traccron/traccron.css')
         template, data = renderers[page](req)
         data['statuses'] = STATUS_LABELS
-        metadata = {'domain': 'traccron'}
+        if 'problems' not in data:
+            data['problems'] = Core(self.env).check()
+        # Without Babel, Trac 1.6 cannot render a template in a domain
+        # (its domain_functions lacks `dgettext`): the default functions
+        # then render the panels in English.
+        metadata = {'domain': 'traccron'} if has_babel else {}
         if template.endswith('.rss'):
             metadata['content_type'] = 'application/rss+xml'
         return template, data, metadata
@@ -212,7 +221,7 @@ class CronAdminModule(Component):
                   config.set_ticker_enabled),
             Field('ticker_interval', 'int',
                   _raw(section, 'ticker_interval', '1'),
-                  config.set_ticker_interval, minimum=1),
+                  config.set_ticker_interval),
         ]
         tasks = []
         for task in core.get_task_list():
@@ -268,7 +277,11 @@ class CronAdminModule(Component):
                                       reason=reason))
             add_warning(req, _("Nothing was saved."))
             return values, set(p[0] for p in problems)
-        changed = [f for f in fields if posted[f.key] != f.current]
+        # A box shown for an invalid value in trac.ini (shown as its
+        # default) is written even when left as it is.
+        invalid = set(p.key for p in Core(self.env).check())
+        changed = [f for f in fields
+                   if posted[f.key] != f.current or f.key in invalid]
         if not changed:
             add_notice(req, _("No changes to save."))
         else:
@@ -289,7 +302,12 @@ class CronAdminModule(Component):
     def _run_now(self, req, core, task_id):
         if core.get_task(task_id) is None:
             raise HTTPNotFound(_("No task %(task)s", task=task_id))
-        core.run_now(task_id)
+        try:
+            core.run_now(task_id)
+        except RunRefused as e:
+            add_warning(req, tag_("Task %(task)s was not started: %(why)s.",
+                                  task=tag.strong(task_id), why=str(e)))
+            req.redirect(req.href.admin(CATEGORY, 'cron_admin'))
         add_notice(req, tag_("Task %(task)s started. Its outcome will be "
                              "shown in %(history)s.",
                              task=tag.strong(task_id),
@@ -401,7 +419,7 @@ class CronAdminModule(Component):
         fields += [
             Field('email_task_event.limit', 'int',
                   _raw(section, 'email_task_event.limit', '1'),
-                  config.set_email_notifier_task_limit, minimum=1),
+                  config.set_email_notifier_task_limit),
             Field('email_task_event.recipient', 'text',
                   _raw(section, 'email_task_event.recipient', ''),
                   config.set_email_notifier_task_recipient),
@@ -465,10 +483,15 @@ def _raw(section, key, default):
 
 
 def _schedule_checker(core, task_id, type_id):
+    key = '%s.%s' % (task_id, type_id)
+
     def check(value):
+        # Only the problems of this value: an invalid `timezone`, which
+        # this form does not edit, must not refuse every schedule.
         return [p.message if p.value == value else
                 '%s: %s' % (p.value, p.message)
-                for p in core.check_schedule_value(task_id, type_id, value)]
+                for p in core.check_schedule_value(task_id, type_id, value)
+                if p.key == key]
     return check
 
 
@@ -533,7 +556,8 @@ def _row_view(row, tz, now):
         format_duration(row.duration),
         'elapsed': elapsed,
         'status': row.status,
-        'runner': row.runner,
+        'runner': (row.runner or '').split('/')[0],
+        'runner_id': row.runner or '',
         'message': message,
         'summary': lines[-1] if lines else '',
         'multiline': len(lines) > 1,

@@ -22,22 +22,23 @@ from datetime import timedelta
 from trac.core import Component, implements
 
 from traccron.api import ICronTask
+from traccron.config import whole_number
 from traccron.core import Core, from_us, to_us
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    format_day, ticket_data)
 
 DEFAULT_DAYS = 3
+#: More days than this would take dates out of the calendar (about 270
+#: years).
+MAX_DAYS = 100000
 
 
 def parse_days(args, default, name='days'):
-    """The first argument as a whole number of days (at least 0)."""
+    """The first argument as a whole number of days (0 to `MAX_DAYS`)."""
     if not args or not str(args[0]).strip():
         return default
-    try:
-        days = int(str(args[0]).strip())
-    except ValueError:
-        days = -1
-    if days < 0:
+    days = whole_number(str(args[0]))
+    if days is None or days > MAX_DAYS:
         raise ValueError('argument %s = %r: expected a whole number of days'
                          % (name, args[0]))
     return days

@@ -35,7 +35,8 @@ from trac.ticket.model import Ticket
 from trac.util.datefmt import from_utimestamp
 
 from traccron.api import ICronTask
-from traccron.config import SECTION
+from traccron.config import (NUMBERS, SECTION, ConfigError, CronConfig,
+                             whole_number)
 from traccron.core import Core, from_us, to_us
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    ticket_data)
@@ -91,7 +92,8 @@ class TicketDeadlineTask(Component):
         """`strftime` format of the deadline field of `ticket_deadline`
         (ignored for a custom field of type `time`).""")
 
-    days_before = Option(SECTION, 'ticket_deadline.days_before', '3',
+    days_before = Option(SECTION, 'ticket_deadline.days_before',
+                         str(NUMBERS['ticket_deadline.days_before'].default),
         """How many days before its deadline a ticket is warned about by
         `ticket_deadline`.""")
 
@@ -133,18 +135,24 @@ class TicketDeadlineTask(Component):
 
     def settings(self, args):
         """`(field, date format, days before)` from the arguments, or the
-        options where an argument is missing."""
+        options where an argument is missing. An invalid option gives its
+        default (`cron check` reports it); an invalid argument fails."""
         args = [a.strip() for a in args] + [''] * 3
         field = args[0] or self.date_field.strip()
         fmt = args[1] or self.date_format
-        raw = args[2] or self.days_before
-        try:
-            days = int(str(raw).strip())
-        except ValueError:
-            days = -1
-        if days < 0:
-            raise ValueError('days_before = %r: expected a whole number of '
-                             'days' % raw)
+        if args[2]:
+            days = whole_number(args[2])
+            if days is None:
+                raise ValueError('argument days_before = %r: expected a '
+                                 'whole number of days' % args[2])
+        else:
+            try:
+                days = CronConfig(self.env).get_number(
+                    'ticket_deadline.days_before')
+            except ConfigError as e:
+                self.log.warning('ticket_deadline: %s; %d used', e,
+                                 e.default)
+                days = e.default
         if not field:
             raise ValueError('ticket_deadline.date_field is empty')
         return field, fmt, days

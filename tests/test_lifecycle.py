@@ -1,0 +1,501 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""Every run ends with its real outcome: the run lifecycle under faults,
+on the fake clock. Manual runs outliving the lease, database errors at
+claim and at finish, SystemExit, failed thread starts, clock jumps,
+runner identity across PID namespaces, Run now and max_instances,
+run_mode = local across restarts, and clearing the history."""
+
+import subprocess
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from trac.core import Component, implements
+
+from traccron import history as h
+from traccron.api import ICronTask, ITaskEventListener
+from traccron.core import Core, RunRefused
+from traccron.dispatcher import RunRegistry, install_registry
+from traccron.housekeeping import is_gone
+from traccron.ticker import Ticker
+
+from support import FakeClock, inline_spawn, make_env, make_stub, rows
+
+UTC = timezone.utc
+T0 = datetime(2027, 3, 1, tzinfo=UTC)
+S = 1000000
+
+
+def us(dt):
+    return int(dt.timestamp()) * S
+
+
+class BlockingTask(Component):
+    """Runs until the test releases it."""
+
+    implements(ICronTask)
+
+    release = threading.Event()
+    started = threading.Event()
+
+    def wake_up(self, *args):
+        BlockingTask.started.set()
+        BlockingTask.release.wait(10)
+
+    def getId(self):
+        return 'blocking'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class ExitTask(Component):
+    """Calls sys.exit(3), as a careless script would."""
+
+    implements(ICronTask)
+
+    calls = 0
+
+    def wake_up(self, *args):
+        ExitTask.calls += 1
+        raise SystemExit(3)
+
+    def getId(self):
+        return 'exits'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class TableThiefTask(Component):
+    """Takes the history table away while it runs, so that writing its
+    outcome fails (as a database that went away would)."""
+
+    implements(ICronTask)
+
+    def wake_up(self, *args):
+        self.env.db_transaction(
+            'ALTER TABLE cron_history RENAME TO cron_gone')
+
+    def getId(self):
+        return 'thief'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class CountTask(Component):
+    """Counts its runs."""
+
+    implements(ICronTask)
+
+    calls = 0
+
+    def wake_up(self, *args):
+        CountTask.calls += 1
+
+    def getId(self):
+        return 'count'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+class InterruptingListener(Component):
+    """Raises KeyboardInterrupt when a run ends."""
+
+    implements(ITaskEventListener)
+
+    def onStartTask(self, task):
+        pass
+
+    def onEndTask(self, task, success):
+        raise KeyboardInterrupt('listener interrupted')
+
+    def getId(self):
+        return 'interrupting'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+@pytest.fixture(autouse=True)
+def reset():
+    BlockingTask.release = threading.Event()
+    BlockingTask.started = threading.Event()
+    ExitTask.calls = 0
+    CountTask.calls = 0
+    yield
+    BlockingTask.release.set()
+
+
+@pytest.fixture
+def registry(request):
+    """The run registry of the test's environment, on a fake clock and
+    without a thread: the test calls `housekeep` itself."""
+    installed = []
+
+    def install(env, clock):
+        registry = RunRegistry(env.path, clock=clock, auto=False)
+        installed.append((env.path, install_registry(env.path, registry)))
+        return registry
+    yield install
+    for path, previous in installed:
+        install_registry(path, previous)
+
+
+def observer(env, clock, registry=None, runner='other-host:7/abcdef0000'):
+    """A ticker of another process (another runner and run registry)."""
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None,
+                    registry=registry or RunRegistry(env.path, clock=clock,
+                                                     auto=False))
+    ticker.runner = runner
+    return ticker
+
+
+def wait_for(predicate, timeout=10):
+    event = threading.Event()
+    for _ in range(int(timeout * 100)):
+        if predicate():
+            return True
+        event.wait(0.01)
+    return predicate()
+
+
+# 1. Manual runs longer than lease_seconds -----------------------------------
+
+def test_manual_run_longer_than_the_lease_is_heartbeated_and_succeeds(
+        tmp_path, registry):
+    env = make_env(tmp_path / 'env', enable=['test_lifecycle.*'],
+                   config={'timezone': 'UTC', 'lease_seconds': '30'})
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('blocking', clock=clock)
+    assert BlockingTask.started.wait(5)
+    other = observer(env, clock)
+    same_process = Ticker(env.path, lambda: env, clock=clock,
+                          spawn=inline_spawn, config_check=None,
+                          registry=mine)
+    for _ in range(12):                  # two minutes, four leases
+        other.tick()
+        same_process.tick()
+        clock.advance(10)
+        mine.housekeep(env)
+    assert h.get(env, run.id).status == 'running'
+    BlockingTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).status != 'running')
+    assert h.get(env, run.id).status == 'success'
+    env.shutdown()
+
+
+def test_run_marked_interrupted_elsewhere_keeps_its_real_outcome():
+    env = make_stub()
+    now = us(T0)
+    claim, = h.claim(env, [h.Claim('a', 'daily', now, now)], 'me:1', now)
+    h.interrupt(env, [(claim.id, None, 'its runner sent no heartbeat for '
+                                       '300 s (noticed by b:2)')],
+                now + 400 * S)
+    assert h.get(env, claim.id).status == 'interrupted'
+    h.finish(env, claim.id, now + 500 * S, 'success', 'all done')
+    row = h.get(env, claim.id)
+    assert (row.status, row.ended) == ('success', now + 500 * S)
+    assert row.message.startswith('all done\n(marked interrupted at '
+                                  '2027-03-01T00:06:40Z before it ended: '
+                                  'its runner sent no heartbeat')
+    assert any('had been marked interrupted' in m
+               for level, m in env.log_messages if level == 'WARNING')
+
+
+# 2. A database error at claim time ------------------------------------------
+
+def test_occurrence_not_claimed_for_a_database_error_runs_within_grace():
+    env = make_stub(enable=[CountTask], config={
+        'timezone': 'UTC', 'count.hourly': '0'})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None)
+    ticker.tick()
+    env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
+    clock.set(T0.timestamp())
+    try:
+        retry_at = ticker.tick()
+    finally:
+        env.db_transaction('ALTER TABLE cron_gone RENAME TO cron_history')
+    assert rows(env) == [] and CountTask.calls == 0
+    # The database is back 2 s later, well within misfire_grace (60 s).
+    clock.set(retry_at + 1.5)
+    ticker.tick()
+    row, = rows(env, 'count')
+    assert (row.fire_time, row.status) == (us(T0), 'success')
+    assert row.started == int(clock.now * S)
+    assert CountTask.calls == 1
+
+
+# 3. A database error when the outcome is written ----------------------------
+
+def test_outcome_the_database_refused_is_written_again_until_it_is(
+        registry):
+    env = make_stub(enable=[TableThiefTask], config={
+        'timezone': 'UTC', 'thief.hourly': '0'})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    mine = registry(env, clock)
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None, registry=mine)
+    ticker.tick()
+    clock.set(T0.timestamp())
+    ticker.tick()
+    # The task ran; its outcome could not be written and is kept.
+    assert any('could not record the end of run' in m
+               for level, m in env.log_messages if level == 'ERROR')
+    assert [r.task_id for r in mine.runs()] == ['thief']
+    clock.advance(0.6)
+    mine.housekeep(env)                  # the table is still gone
+    assert len(mine.runs()) == 1
+    env.db_transaction('ALTER TABLE cron_gone RENAME TO cron_history')
+    clock.advance(1.1)
+    assert mine.housekeep(env) is None   # written: nothing left to do
+    row, = rows(env, 'thief')
+    assert (row.fire_time, row.status) == (us(T0), 'success')
+    assert mine.runs() == []
+
+
+# 4. SystemExit and KeyboardInterrupt ----------------------------------------
+
+def test_sys_exit_in_a_task_is_a_failure_and_the_next_runs_go_on():
+    env = make_stub(enable=[ExitTask], config={
+        'timezone': 'UTC', 'exits.cron': '0 * * * * ?'})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None)
+    ticker.tick()
+    for minute in range(3):
+        clock.set((T0 + timedelta(minutes=minute)).timestamp())
+        ticker.tick()
+    history = rows(env, 'exits')
+    assert [(r.fire_time, r.status) for r in history] == [
+        (us(T0 + timedelta(minutes=m)), 'failure') for m in range(3)]
+    assert all('SystemExit: 3' in r.message for r in history)
+    assert ExitTask.calls == 3
+
+
+def test_keyboard_interrupt_in_a_listener_is_noted_and_the_run_recorded():
+    env = make_stub(enable=[CountTask, InterruptingListener])
+    run = Core(env).run_now('count', wait=True)
+    row = h.get(env, run.id)
+    assert row.status == 'success'
+    assert 'listener interrupting failed in onEndTask' in row.message
+    assert 'KeyboardInterrupt: listener interrupted' in row.message
+
+
+# 5. A failed thread start ---------------------------------------------------
+
+def test_a_run_whose_thread_cannot_start_is_a_failure_and_blocks_nothing(
+        registry):
+    env = make_stub(enable=[CountTask], config={
+        'timezone': 'UTC', 'count.cron': '0 * * * * ?'})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    mine = registry(env, clock)
+    failing = [True]
+
+    def spawn(name, target, *args):
+        if failing[0]:
+            raise RuntimeError("can't start new thread")
+        target(*args)
+
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=spawn,
+                    config_check=None, registry=mine)
+    ticker.tick()
+    clock.set(T0.timestamp())
+    ticker.tick()
+    failing[0] = False
+    clock.set((T0 + timedelta(minutes=1)).timestamp())
+    ticker.tick()
+    first, second = rows(env, 'count')
+    assert first.status == 'failure'
+    assert "could not start a thread for the run: RuntimeError: can't " \
+        "start new thread" in first.message
+    assert second.status == 'success'
+    assert mine.runs() == [] and CountTask.calls == 1
+
+
+# 6. Leases that no clock can fool -------------------------------------------
+
+def test_wall_clock_jump_of_the_observer_interrupts_no_live_run():
+    env = make_stub(config={'lease_seconds': '30'})
+    now = us(T0)
+    live, = h.claim(env, [h.Claim('a', 'daily', now, now)],
+                    'other-host:1/abcdef0000', now)
+    clock = FakeClock(T0.timestamp())
+    ticker = observer(env, clock, runner='me-host:2/fedcba0000')
+    ticker.tick()
+    clock.now += 3600        # NTP step, or an hour of skew: no time passed
+    ticker.tick()
+    clock.advance(20)
+    ticker.tick()
+    assert h.get(env, live.id).status == 'running'
+    # Its process really stops beating: one lease of the observer's own
+    # monotonic clock later, it is dead.
+    clock.advance(11)
+    ticker.tick()
+    assert h.get(env, live.id).status == 'interrupted'
+
+
+def test_ticker_of_the_same_process_never_interrupts_its_own_run(
+        tmp_path, registry):
+    env = make_env(tmp_path / 'env', enable=['test_lifecycle.*'],
+                   config={'timezone': 'UTC', 'lease_seconds': '30',
+                           'ticker_enabled': 'false'})
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('blocking', clock=clock)
+    assert BlockingTask.started.wait(5)
+    # The ticker is off: the registry beats all the same.
+    clock.advance(11)
+    mine.housekeep(env)
+    beat = h.get(env, run.id).heartbeat
+    assert beat > run.fire_time
+    # Switched on again while no beat came for a long time (the registry
+    # thread is stalled here): its own run is never taken for dead.
+    env.config.set('traccron', 'ticker_enabled', 'true')
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None, registry=mine)
+    for _ in range(5):
+        ticker.tick()
+        clock.advance(20)
+    assert h.get(env, run.id).status == 'running'
+    BlockingTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).status == 'success')
+    env.shutdown()
+
+
+# 7. Runner identity across PID namespaces -----------------------------------
+
+def test_runner_ids_tell_pid_namespaces_apart():
+    runner = h.runner_id()
+    host, pid, token = h.parse_runner(runner)
+    assert runner.startswith('%s:%d/' % (host, pid))
+    assert token == h.namespace_token()
+    assert h.namespace_token('boot', 4026531836) != \
+        h.namespace_token('boot', 4026532999)
+    assert h.namespace_token('boot-a', 1) != h.namespace_token('boot-b', 1)
+    # A pid of our namespace that is gone is gone; the same pid number in
+    # another namespace (a container with the same host name) tells
+    # nothing: only its lease does.
+    proc = subprocess.Popen(['true'])
+    proc.wait()
+    assert is_gone('%s:%d/%s0000' % (host, proc.pid, token))
+    other = h.namespace_token('boot', 1)
+    assert not is_gone('%s:%d/%s0000' % (host, proc.pid, other))
+    assert not is_gone('%s:%d' % (host, proc.pid))   # older ids
+    assert not is_gone(runner)
+
+
+def test_live_run_of_another_pid_namespace_is_not_interrupted():
+    env = make_stub(config={'lease_seconds': '30'})
+    host, _, _ = h.parse_runner(h.runner_id())
+    proc = subprocess.Popen(['true'])
+    proc.wait()   # in our namespace this pid is gone; in theirs it lives
+    now = us(T0)
+    theirs, = h.claim(env, [h.Claim('a', 'daily', now, now)],
+                      '%s:%d/%s0000' % (host, proc.pid,
+                                        h.namespace_token('x', 1)), now)
+    clock = FakeClock(T0.timestamp())
+    ticker = observer(env, clock, runner=h.runner_id())
+    ticker.tick()
+    clock.advance(20)
+    ticker.tick()
+    assert h.get(env, theirs.id).status == 'running'
+
+
+# 8. Configuration never stops the scheduler ---------------------------------
+
+def test_invalid_numbers_leave_the_ticker_running_with_defaults():
+    env = make_stub(enable=[CountTask], config={
+        'timezone': 'UTC', 'count.cron': '0 * * * * ?',
+        'history_days': '\u00b2', 'ticker_interval': '0',
+        'lease_seconds': '1.5', 'misfire_grace': 'soon'})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None)
+    ticker.tick()
+    for minute in range(5):
+        clock.set((T0 + timedelta(minutes=minute)).timestamp())
+        ticker.tick()
+    assert [r.status for r in rows(env, 'count')] == ['success'] * 5
+    assert not any('ticker error' in m for level, m in env.log_messages)
+    warnings = [m for level, m in env.log_messages if level == 'WARNING']
+    for key in ('history_days', 'ticker_interval', 'lease_seconds',
+                'misfire_grace'):
+        assert len([m for m in warnings if '] %s = ' % key in m]) == 1, key
+
+
+# 9. Run now and max_instances, run_mode = local, clearing -------------------
+
+def test_run_now_twice_runs_once_and_says_why(tmp_path, registry):
+    env = make_env(tmp_path / 'env', enable=['test_lifecycle.*'],
+                   config={'timezone': 'UTC'})
+    clock = FakeClock(T0.timestamp())
+    registry(env, clock)
+    core = Core(env)
+    first = core.run_now('blocking', clock=clock)
+    assert BlockingTask.started.wait(5)
+    with pytest.raises(RunRefused) as refused:
+        core.run_now('blocking', clock=clock)
+    assert str(refused.value) == 'already running (max_instances = 1)'
+    BlockingTask.release.set()
+    assert wait_for(lambda: h.get(env, first.id).status == 'success')
+    assert [(r.schedule, r.status) for r in rows(env, 'blocking')] == [
+        ('manual', 'success')]
+    env.shutdown()
+
+
+def test_local_schedule_records_its_downtime_after_a_restart():
+    env = make_stub(enable=[CountTask], config={
+        'timezone': 'UTC', 'count.hourly': '0', 'count.run_mode': 'local'})
+    clock = FakeClock((T0 - timedelta(minutes=1)).timestamp())
+    first = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                   config_check=None)
+    first.tick()
+    clock.set(T0.timestamp())
+    first.tick()
+    # The process is restarted (a new runner id) three hours later.
+    clock.set((T0 + timedelta(hours=3, seconds=10)).timestamp())
+    second = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None)
+    second.runner = 'restarted:99/abcdef0000'
+    second.tick()
+    history = rows(env, 'count')
+    assert [(r.status, (r.fire_time - us(T0)) // (3600 * S))
+            for r in history] == [('success', 0), ('missed', 1),
+                                  ('missed', 2), ('success', 3)]
+    assert len({r.schedule for r in history}) == 1
+    assert history[0].schedule.startswith('hourly@')
+
+
+def test_clearing_the_history_keeps_the_claims_of_recent_occurrences():
+    env = make_stub(enable=[CountTask], config={
+        'timezone': 'UTC', 'count.cron': '0 * * * * ?'})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None)
+    lagging_clock = FakeClock(clock.now)
+    lagging = observer(env, lagging_clock)
+    ticker.tick()
+    lagging.tick()
+    clock.set(T0.timestamp())
+    ticker.tick()
+    h.clear(env, keep_after=us(T0) - 61 * S)   # the last misfire_grace
+    # A lagging process comes to the same occurrence after the clear.
+    lagging_clock.set(T0.timestamp() + 0.5)
+    lagging.tick()
+    assert [(r.fire_time, r.status) for r in rows(env, 'count')] == [
+        (us(T0), 'success')]
+    assert CountTask.calls == 1

@@ -1,0 +1,212 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The agenda: the next occurrence of every schedule in time order, and
+the rules for occurrences that come late (misfire grace, catch-up).
+
+Pure: no Trac, no database. A schedule is anything with `next_after(dt)`,
+`confirm(dt)`, `tz`, `key`, `task_id`, `type_id` and `catch_up` (see
+`core.Schedule`); instants are µs since the epoch."""
+
+import collections
+import heapq
+import logging
+
+from traccron.times import SECOND, from_us, to_us
+
+#: At most this many occurrences of one schedule are recorded `missed`
+#: at once; older ones are only counted in the log.
+MAX_MISSED = 100
+
+
+class Due(object):
+    """An occurrence to claim: `status` is `running` (to run now) or
+    `missed` (to record only)."""
+
+    __slots__ = ('schedule', 'fire', 'status', 'message')
+
+    def __init__(self, schedule, fire, status='running', message=''):
+        self.schedule = schedule
+        self.fire = fire
+        self.status = status
+        self.message = message
+
+    def __repr__(self):
+        return '<Due %s %d %s>' % (self.schedule.key, self.fire, self.status)
+
+
+class Agenda(object):
+    """What is due when. `last` is the instant up to which every
+    occurrence has been handed out; `pending` holds the occurrences that
+    were handed out but could not be claimed (the database failed): they
+    stay due until the misfire grace has passed, then become `missed`."""
+
+    def __init__(self, log=None):
+        self.log = log or logging.getLogger('traccron')
+        self.last = None
+        self.pending = []
+        self._heap = []
+        self._seq = 0
+
+    def __len__(self):
+        return len(self._heap)
+
+    def next_fire(self):
+        """The earliest next occurrence (µs), or `None`."""
+        return self._heap[0][0] if self._heap else None
+
+    def load(self, schedules, now, grace, last_fire=None):
+        """Follow `schedules` from now on, from where the agenda left off
+        so that nothing is lost or handed out twice. `last_fire(schedule)`
+        gives the latest occurrence in the history (at start): what came
+        since runs if it is within `grace`, the older rest is missed or
+        caught up. Returns the dues of that backlog."""
+        if self.last is None:
+            self.last = now
+        heap, backlog = [], []
+        for schedule in schedules:
+            base = self.last
+            try:
+                last = last_fire(schedule) if last_fire else None
+                if last is not None and last < now:
+                    base = max(last, now - grace)
+                    if last < base:
+                        backlog += self.backlog(schedule, last, base, now)
+                nxt = schedule.next_after(from_us(base))
+            except Exception:
+                self.log.error('TracCron: schedule %s failed', schedule.key,
+                               exc_info=True)
+                continue
+            if nxt is not None:
+                self._seq += 1
+                heap.append((to_us(nxt), self._seq, schedule))
+        heapq.heapify(heap)
+        self._heap = heap
+        return backlog
+
+    def take(self, now, horizon, grace):
+        """Hand out the occurrences due by `horizon`. Returns `(dues,
+        popped)`; pass `popped` to `advance` once the dues are
+        dispatched."""
+        dues, popped = [], []
+        while self._heap and self._heap[0][0] <= horizon:
+            fire, _, schedule = heapq.heappop(self._heap)
+            after = fire
+            if now - fire > grace:
+                # Late (the machine slept, the clock jumped): everything of
+                # this schedule up to `grace` ago is missed or caught up.
+                dues += self.backlog(schedule, fire - 1, now - grace, now)
+                after = now - grace
+            elif self._confirm(schedule, from_us(fire, schedule.tz)):
+                dues.append(Due(schedule, fire))
+            popped.append((schedule, after))
+        return dues, popped
+
+    def advance(self, popped):
+        """Push the next occurrence of each schedule in `popped`."""
+        for schedule, after in popped:
+            self.last = max(self.last, after)
+            try:
+                nxt = schedule.next_after(from_us(after, schedule.tz))
+            except Exception:
+                self.log.error('TracCron: schedule %s failed', schedule.key,
+                               exc_info=True)
+                continue
+            if nxt is not None:
+                self._seq += 1
+                heapq.heappush(self._heap, (to_us(nxt), self._seq, schedule))
+
+    def has_more(self, horizon):
+        return bool(self._heap) and self._heap[0][0] <= horizon
+
+    def retry(self, dues):
+        """Keep `dues`, which could not be claimed, for the next `take`."""
+        self.pending.extend(dues)
+
+    def take_pending(self, now, grace):
+        """Hand out again the dues that could not be claimed: those now
+        later than `grace` become `missed` (or one catch-up run)."""
+        pending, self.pending = self.pending, []
+        dues, late = [], collections.OrderedDict()
+        for due in pending:
+            if due.status == 'running' and now - due.fire > grace:
+                late.setdefault(due.schedule, []).append(due.fire)
+            else:
+                dues.append(due)
+        for schedule, fires in late.items():
+            dues += self._late(schedule, fires, now,
+                               'the database could not be reached in time')
+        return dues
+
+    def backlog(self, schedule, after, until, now):
+        """The dues of `schedule`'s occurrences in (`after`, `until`] (µs)
+        that did not run in time: one catch-up run with the latest time
+        when the schedule has `catch_up`, else `missed` for at most the
+        last `MAX_MISSED` of them."""
+        limit = 1 if schedule.catch_up else MAX_MISSED
+        fires, total = last_occurrences(
+            schedule, after, until, limit,
+            lambda dt: self._confirm(schedule, dt))
+        if not fires:
+            return []
+        if total is None or total > len(fires):
+            self.log.warning(
+                'TracCron: %s occurrences of %s were missed; the last %d '
+                'are recorded', 'more than %d' % len(fires) if total is None
+                else total, schedule.key, len(fires))
+        return self._late(schedule, fires, now, None, after)
+
+    def _late(self, schedule, fires, now, why, since=None):
+        if schedule.catch_up:
+            since = fires[0] - 1 if since is None else since
+            return [Due(schedule, fires[-1], 'running',
+                        'catch-up: one run for the occurrences missed since '
+                        '%s' % from_us(since + 1, schedule.tz).isoformat())]
+        if len(fires) > MAX_MISSED:
+            self.log.warning('TracCron: %d occurrences of %s were missed; '
+                             'the last %d are recorded', len(fires),
+                             schedule.key, MAX_MISSED)
+            fires = fires[-MAX_MISSED:]
+        reason = 'started too late' if why is None else why
+        return [Due(schedule, fire, 'missed',
+                    '%s: %.3f s after its time (misfire_grace)'
+                    % (reason, (now - fire) / SECOND)) for fire in fires]
+
+    def _confirm(self, schedule, fire_dt):
+        try:
+            return schedule.confirm(fire_dt)
+        except Exception:
+            self.log.error('TracCron: scheduler type %s failed for %s',
+                           schedule.type_id, schedule.task_id, exc_info=True)
+            return False
+
+
+def last_occurrences(schedule, after, until, limit, confirm):
+    """The last `limit` instants (µs, oldest first) at which `schedule`
+    fires in (`after`, `until`], and how many there are in all (`None`
+    when more than were looked at). Looks back over a growing span, so
+    that a long downtime costs little."""
+    span = 60 * SECOND
+    while True:
+        start = max(after, until - span)
+        window = collections.deque(maxlen=limit)
+        count = 0
+        dt = from_us(start, schedule.tz)
+        while True:
+            nxt = schedule.next_after(dt)
+            if nxt is None or to_us(nxt) > until:
+                break
+            dt = nxt
+            if confirm(nxt):
+                window.append(to_us(nxt))
+                count += 1
+        if start == after:
+            return list(window), count
+        if count >= limit:
+            return list(window), None
+        span *= 4
