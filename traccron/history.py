@@ -188,14 +188,15 @@ def claim(env, claims, runner, now):
 
 def _is_deadlock(e):
     """Whether `e` is the database aborting a transaction to break a
-    deadlock or a serialization conflict (worth trying again)."""
+    deadlock or a serialization conflict (worth trying again at once).
+    A lock held too long (SQLite's "database is locked", MySQL's lock
+    wait timeout) is not: the ticker keeps the occurrences due and tries
+    again later, rather than waiting out the busy timeout five times."""
     code = getattr(e, 'pgcode', None)
     if code in ('40001', '40P01'):
         return True
     args = getattr(e, 'args', ())
-    if args and args[0] in (1213, 1205):  # MySQL: deadlock, lock wait
-        return True
-    return 'database is locked' in str(e)
+    return bool(args) and args[0] == 1213  # MySQL: deadlock
 
 
 def _claim(env, claims, runner, now):
