@@ -9,7 +9,7 @@ DEMO_PORT ?= 8000
 DEMO_USER := admin
 DEMO_PASSWORD := admin
 
-.PHONY: demo test egg bench clean
+.PHONY: demo test egg wheel bench clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,21 @@ $(VENV)/.installed: requirements-dev.txt
 	touch $@
 
 egg: $(VENV)/.installed
-	rm -rf build dist
+	rm -rf build dist/TracCronPlugin-*.egg
 	$(PY) setup.py --quiet bdist_egg --dist-dir dist
+
+# pip install dist/traccronplugin-*.whl brings Trac and setuptools<82.
+wheel: $(VENV)/.installed
+	rm -rf build dist/traccronplugin-*.whl
+	$(PY) setup.py --quiet bdist_wheel --dist-dir dist
 
 # Several workers: the integration tests spend most of their time waiting
 # for real instants. -rsP lists skip reasons and the figures tests print.
+# TESTFLAGS="-m 'not field'" leaves out the slow field tests (gunicorn,
+# Apache mod_wsgi, stock installs).
+TESTFLAGS ?=
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 4 -p no:logging -rsP tests
+	$(PY) -m pytest -n 4 -p no:logging -rsP $(TESTFLAGS) tests
 
 # Every bench/*.py is a benchmark except the helpers (bench/_*.py).
 bench: $(VENV)/.installed

@@ -71,22 +71,27 @@ def free_port():
 
 
 class Tracd(object):
-    """tracd serving one environment on 127.0.0.1."""
+    """tracd serving one environment on 127.0.0.1: the tracd of the
+    tests' venv, or the one in `bin_dir`, with the process environment
+    `environ` (default: `clean_environ()`)."""
 
-    def __init__(self, env_path, log_path, auth=None):
+    def __init__(self, env_path, log_path, auth=None, bin_dir=BIN,
+                 environ=None):
         self.env_path = str(env_path)
         self.port = free_port()
         self.name = os.path.basename(self.env_path)
         self.base = 'http://127.0.0.1:%d/%s' % (self.port, self.name)
-        args = [os.path.join(BIN, 'tracd'), '--hostname', '127.0.0.1',
+        args = [os.path.join(bin_dir, 'tracd'), '--hostname', '127.0.0.1',
                 '--port', str(self.port)]
         if auth:
             args.append('--basic-auth=%s,%s,TracCron' % (self.name, auth))
         args.append(self.env_path)
-        self._log = open(str(log_path), 'wb')
+        self.log_path = str(log_path)
+        self._log = open(self.log_path, 'wb')
         self.process = subprocess.Popen(args, stdout=self._log,
                                         stderr=subprocess.STDOUT,
-                                        env=clean_environ(), cwd='/')
+                                        env=environ or clean_environ(),
+                                        cwd='/')
         self.pid = self.process.pid
         self._wait_until_up()
 

@@ -1,0 +1,257 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""Trac under Apache httpd with mod_wsgi in daemon mode (Debian's
+apache2 and libapache2-mod-wsgi-py3): `WSGIDaemonProcess trac
+processes=2 threads=10`, recycled by `maximum-requests`, a venv made with
+the Python that mod_wsgi embeds holding Trac and the plugin's wheel, and
+an `apache2 -k graceful` in the middle of the 40 s checked. Every
+occurrence of a per-second and an every-2-seconds task runs exactly once
+across the daemon processes, their recycles and the graceful restart;
+every TracCron page answers 200 to an administrator logged in by
+Apache's basic authentication."""
+
+import datetime
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from browser_support import write_htpasswd
+from field import (RUNS_SECTION, S, TASKS, Client, Traffic, build_wheel,
+                   check_runs_across_processes, fresh_venv, install,
+                   make_environment, readme_sample, wheel_requirements)
+from tracd import clean_environ, free_port
+
+pytestmark = pytest.mark.field
+
+APACHE = '/usr/sbin/apache2'
+MODULES = '/usr/lib/apache2/modules'
+PASSWORD = 'field secret'
+DURATION = 40      # seconds of the window checked
+TAIL = 5           # seconds of requests after it, at least
+MAXIMUM_REQUESTS = 60
+
+# A whole httpd configuration of its own (no file of /etc/apache2 is
+# read, so the machine's Apache is left alone) around the virtual host
+# of README.txt.
+HTTPD_CONF = """\
+ServerRoot "{root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile "{root}/run/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+ErrorLog "{root}/error.log"
+LogLevel warn wsgi:info
+{user}
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authn_core_module {modules}/mod_authn_core.so
+LoadModule authn_file_module {modules}/mod_authn_file.so
+LoadModule auth_basic_module {modules}/mod_auth_basic.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule authz_user_module {modules}/mod_authz_user.so
+LoadModule wsgi_module {modules}/mod_wsgi.so
+LogFormat "%h %u %t \\"%r\\" %>s %b %D" timed
+CustomLog "{root}/access.log" timed
+WSGISocketPrefix "{root}/run/wsgi"
+
+{vhost}"""
+
+
+def embedded_python():
+    """The interpreter that Debian's mod_wsgi embeds (the libpython it
+    links), or the reason why Apache with mod_wsgi cannot run here."""
+    module = os.path.join(MODULES, 'mod_wsgi.so')
+    if not (os.path.exists(APACHE) and os.path.exists(module)):
+        return None, ('Apache httpd with mod_wsgi is not installed (apt-get '
+                      'install apache2 libapache2-mod-wsgi-py3; .ci/run '
+                      'does it)')
+    linked = subprocess.run(['ldd', module], capture_output=True,
+                            text=True).stdout
+    version = re.search(r'libpython(\d+\.\d+)', linked)
+    if version is None:
+        return None, 'mod_wsgi links no libpython: %s' % linked
+    python = '/usr/bin/python' + version.group(1)
+    if not os.path.exists(python):
+        return None, '%s, which mod_wsgi embeds, is missing' % python
+    return python, None
+
+
+def service_user():
+    """`User` and `Group` for httpd started as root: its children and
+    the daemon processes then run as this user."""
+    for user, group in (('www-data', 'www-data'), ('nobody', 'nogroup')):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            continue
+        return user, group
+    pytest.skip('no unprivileged user for httpd to run as')
+
+
+_ERROR_LINE = re.compile(r'^\[\w+ (\w+ \d+ [\d:.]+ \d+)\].*?'
+                         r'mod_wsgi \(pid=(\d+)\): (.*)$')
+
+
+class Httpd(object):
+    """httpd in the foreground with a configuration of its own, serving
+    Trac through the mod_wsgi daemon process group of README.txt's
+    virtual host."""
+
+    def __init__(self, root, venv, env_path):
+        self.root = root
+        self.port = free_port()
+        self.base = 'http://127.0.0.1:%d' % self.port
+        self.conf = os.path.join(root, 'httpd.conf')
+        os.makedirs(os.path.join(root, 'run'))
+        user = ''
+        if os.geteuid() == 0:
+            user = 'User %s\nGroup %s' % service_user()
+        with open(os.path.join(root, 'trac.wsgi'), 'w') as f:
+            f.write(readme_sample('The .wsgi file, /srv/trac/trac.wsgi', [
+                ('/srv/trac/eggs', os.path.join(env_path, '.egg-cache')),
+                ('/srv/trac/project', env_path)]))
+        vhost = readme_sample('The virtual host:', [
+            ('<VirtualHost *:80>', '<VirtualHost 127.0.0.1:%d>' % self.port),
+            ('ServerName trac.example.org', 'ServerName 127.0.0.1'),
+            ('maximum-requests=1000',
+             'maximum-requests=%d' % MAXIMUM_REQUESTS),
+            ('/srv/trac/venv', venv),
+            ('/srv/trac/trac.wsgi', os.path.join(root, 'trac.wsgi')),
+            ('/srv/trac/htpasswd', os.path.join(root, 'htpasswd')),
+            ('<Directory /srv/trac>', '<Directory %s>' % root)])
+        with open(self.conf, 'w') as f:
+            f.write(HTTPD_CONF.format(root=root, port=self.port, user=user,
+                                      modules=MODULES, vhost=vhost))
+        self._out = open(os.path.join(root, 'httpd.out'), 'wb')
+        self.process = subprocess.Popen(
+            [APACHE, '-f', self.conf, '-DFOREGROUND'], stdout=self._out,
+            stderr=subprocess.STDOUT, cwd=root, env=clean_environ())
+
+    def wait_until_up(self, client, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.process.poll() is None, self.error_log()
+            try:
+                return client.get('/')
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError('httpd did not answer: ' + self.error_log())
+
+    def graceful(self):
+        """`apachectl -k graceful` for this configuration."""
+        subprocess.run([APACHE, '-f', self.conf, '-k', 'graceful'],
+                       check=True, capture_output=True, cwd=self.root)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._out.close()
+
+    def error_log(self):
+        path = os.path.join(self.root, 'error.log')
+        if not os.path.exists(path):
+            return ''
+        with open(path) as f:
+            return f.read()
+
+    def daemon_processes(self):
+        """From the error log: {pid: µs} of the daemon processes that
+        started, and of those that were told to stop."""
+        born, gone = {}, {}
+        for line in self.error_log().splitlines():
+            match = _ERROR_LINE.match(line)
+            if match is None:
+                continue
+            # httpd writes local time, as a naive datetime reads it.
+            when = datetime.datetime.strptime(match.group(1),
+                                              '%b %d %H:%M:%S.%f %Y')
+            us = int(when.timestamp() * S)
+            pid, what = int(match.group(2)), match.group(3)
+            if what.startswith('Starting process'):
+                born[pid] = us
+            elif what.startswith(('Shutdown requested',
+                                  'Maximum requests reached')):
+                gone.setdefault(pid, us)
+        return born, gone
+
+
+@pytest.fixture
+def apache_root(tmp_path):
+    """A directory that the daemon processes' user can traverse (pytest's
+    tmp_path is private to its user); its logs are kept in tmp_path."""
+    python, reason = embedded_python()
+    if python is None:
+        pytest.skip(reason)
+    root = tempfile.mkdtemp(prefix='traccron-apache-')
+    os.chmod(root, 0o755)
+    try:
+        yield python, root
+    finally:
+        for name in ('error.log', 'access.log', 'httpd.out',
+                     'httpd.conf', 'trac/log/trac.log'):
+            path = os.path.join(root, name)
+            if os.path.exists(path):
+                shutil.copy(path, str(tmp_path))
+        shutil.rmtree(root)
+
+
+def test_mod_wsgi_daemons_recycled_and_restarted_run_each_occurrence_once(
+        tmp_path, apache_root):
+    python, root = apache_root
+    wheel = build_wheel(tmp_path / 'wheel')
+    venv = os.path.join(root, 'venv')
+    install(fresh_venv(venv, python=python), [wheel],
+            needs=wheel_requirements(wheel))
+    env_path = os.path.join(root, 'trac')
+    make_environment(os.path.join(venv, 'bin', 'python'), env_path,
+                     plugins={'field_tasks.py': TASKS},
+                     sections={'traccron': RUNS_SECTION, 'logging': {
+                         'log_type': 'file', 'log_level': 'INFO'}})
+    write_htpasswd(os.path.join(root, 'htpasswd'), {'admin': PASSWORD})
+    if os.geteuid() == 0:
+        user, group = service_user()
+        subprocess.run(['chown', '-R', '%s:%s' % (user, group), env_path],
+                       check=True)
+
+    server = Httpd(root, venv, env_path)
+    try:
+        client = Client(server.base)
+        server.wait_until_up(client)
+        client.login('admin', PASSWORD)
+        traffic = Traffic(client)
+        traffic.run(time.time() + 4)  # warm up
+        window_start = (int(time.time()) + 1) * S
+        window_end = window_start + (DURATION - 1) * S
+        traffic.run((window_start + window_end) / 2 / S)
+        server.graceful()
+        traffic.run_until_settled(env_path, (window_start, window_end),
+                                  TAIL)
+        born, gone = server.daemon_processes()
+        log = server.error_log()
+    finally:
+        server.stop()
+
+    assert 'Doing graceful restart' in log
+    traffic.check('apache')
+    check_runs_across_processes('apache', env_path,
+                                (window_start, window_end), born, gone)
+    assert 'Traceback' not in log, log
+    with open(os.path.join(env_path, 'log', 'trac.log')) as f:
+        text = f.read()
+    assert 'Traceback' not in text, text[text.index('Traceback') - 2000:]
