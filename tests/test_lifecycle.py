@@ -12,14 +12,19 @@ claim and at finish, SystemExit, failed thread starts, clock jumps,
 runner identity across PID namespaces, Run now and max_instances,
 run_mode = local across restarts, and clearing the history."""
 
+import os
 import subprocess
+import sys
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from trac.core import Component, implements
 
-from traccron import history as h
+from traccron import dispatcher, history as h
+from traccron.admin import CronAdmin
+from traccron.agenda import MAX_MISSED, Agenda
 from traccron.api import ICronTask, ITaskEventListener
 from traccron.core import Core, RunRefused
 from traccron.dispatcher import RunRegistry, install_registry
@@ -31,6 +36,7 @@ from support import FakeClock, inline_spawn, make_env, make_stub, rows
 UTC = timezone.utc
 T0 = datetime(2027, 3, 1, tzinfo=UTC)
 S = 1000000
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def us(dt):
@@ -499,3 +505,235 @@ def test_clearing_the_history_keeps_the_claims_of_recent_occurrences():
     assert [(r.fire_time, r.status) for r in rows(env, 'count')] == [
         (us(T0), 'success')]
     assert CountTask.calls == 1
+
+
+# Found in review: faults around the faults ----------------------------------
+
+class _Every(object):
+    """A schedule firing every `step` seconds whose `next_after` raises
+    while `fail` is set (a third-party scheduler type with a bug)."""
+
+    tz = UTC
+    confirm = staticmethod(lambda dt: True)
+    catch_up = False
+
+    def __init__(self, key, step=60):
+        self.key = self.task_id = key
+        self.type_id = 'every'
+        self.step = step
+        self.fail = False
+
+    def next_after(self, dt):
+        if self.fail:
+            raise RuntimeError('scheduler type bug')
+        s = int(dt.timestamp())
+        return datetime.fromtimestamp(s - s % self.step + self.step, UTC)
+
+
+def test_a_schedule_that_raises_once_drops_no_schedule_from_the_agenda():
+    good, bad = _Every('good'), _Every('bad')
+    agenda = Agenda()
+    agenda.load([good, bad], us(T0), 60 * S)
+    # Three hours later (a suspend): the backlog of `bad` raises.
+    bad.fail = True
+    later = us(T0 + timedelta(hours=3))
+    dues, popped = agenda.take(later, later, 60 * S)
+    agenda.advance(popped)
+    assert [d.schedule.key for d in dues if d.status == 'missed'] == \
+        ['good'] * MAX_MISSED
+    assert agenda.failing and len(agenda) == 1
+    # It works again: back in the agenda at the next take.
+    bad.fail = False
+    dues, popped = agenda.take(later + S, later + S, 60 * S)
+    agenda.advance(popped)
+    assert len(agenda) == 2 and not agenda.failing
+    dues, popped = agenda.take(later + 61 * S, later + 61 * S, 60 * S)
+    assert sorted(d.schedule.key for d in dues) == ['bad', 'good']
+
+
+def test_occurrences_kept_through_a_long_outage_stay_bounded():
+    every = _Every('every', step=1)
+    agenda = Agenda()
+    agenda.load([every], us(T0), 60 * S)
+    now = us(T0)
+    for second in range(1, 3601):         # an hour without a database
+        now = us(T0) + second * S
+        dues = agenda.take_pending(now, 60 * S)
+        taken, popped = agenda.take(now, now, 60 * S)
+        agenda.advance(popped)
+        agenda.retry(dues + taken)
+    assert len(agenda.pending) <= MAX_MISSED + 61
+    dues = agenda.take_pending(now, 60 * S)
+    missed = [d.fire for d in dues if d.status == 'missed']
+    assert len(missed) == MAX_MISSED
+    assert missed[-1] == now - 61 * S     # the latest are the ones kept
+
+
+def test_a_registry_thread_that_cannot_start_loses_no_run(monkeypatch):
+    env = make_stub(enable=[CountTask], config={
+        'timezone': 'UTC', 'count.cron': '0 * * * * ?'})
+    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
+
+    def no_thread(name, target, *args):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(dispatcher, 'spawn_thread', no_thread)
+    registry = RunRegistry(env.path, clock=clock)        # auto: a thread
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+                    config_check=None, registry=registry)
+    ticker.tick()
+    clock.set(T0.timestamp())
+    ticker.tick()
+    row, = rows(env, 'count')
+    assert row.status == 'success' and CountTask.calls == 1
+    assert registry.runs() == []
+    assert any('could not start the thread that heartbeats' in m
+               for level, m in env.log_messages if level == 'ERROR')
+
+
+class UnstorableTask(Component):
+    """Fails with a message no database stores as it is: a file name
+    with an undecodable byte, and a NUL."""
+
+    implements(ICronTask)
+
+    def wake_up(self, *args):
+        raise ValueError('cannot read %s\0' % b'/srv/caf\xe9'.decode(
+            'utf-8', 'surrogateescape'))
+
+    def getId(self):
+        return 'unstorable'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+def test_a_message_no_database_stores_as_it_is_keeps_its_outcome():
+    env = make_stub(enable=[UnstorableTask, CountTask])
+    failed = Core(env).run_now('unstorable', wait=True)
+    row = h.get(env, failed.id)
+    assert row.status == 'failure'
+    assert "ValueError: cannot read /srv/caf\\udce9\\x00" in row.message
+    assert h.get(env, Core(env).run_now('count', wait=True).id).status == \
+        'success'
+
+
+def test_an_outcome_refused_again_and_again_is_written_plainly(
+        monkeypatch, registry):
+    env = make_stub(enable=[CountTask])
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    real = h.finish
+
+    def picky(env, id, ended, status, message='', started=None):
+        if message != dispatcher.PLAIN_MESSAGE:
+            raise RuntimeError('value too long for this column')
+        return real(env, id, ended, status, message, started)
+
+    monkeypatch.setattr(h, 'finish', picky)
+    run = Core(env).run_now('count', args=['x'], wait=True, clock=clock)
+    for _ in range(dispatcher.PLAIN_AFTER + 1):
+        clock.advance(dispatcher.RETRY_MAX)
+        mine.housekeep(env)
+    row = h.get(env, run.id)
+    assert (row.status, row.message) == ('success',
+                                         dispatcher.PLAIN_MESSAGE)
+    assert mine.runs() == []
+
+
+def test_stopping_cron_ticker_writes_the_real_outcomes_it_still_holds(
+        registry):
+    env = make_stub(enable=[TableThiefTask, CountTask])
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('thief', wait=True, clock=clock)
+    assert mine.going() == [] and len(mine.runs()) == 1   # unwritten
+    env.db_transaction('ALTER TABLE cron_gone RENAME TO cron_history')
+    left, unwritten = CronAdmin(env)._end_runs(mine, env.path)
+    assert (left, unwritten) == ([], 0)
+    assert h.get(env, run.id).status == 'success'
+
+
+def test_run_now_is_not_held_back_by_a_run_of_a_process_gone(tmp_path):
+    env = make_stub(enable=[CountTask], config={'ticker_enabled': 'false'})
+    proc = subprocess.Popen(['true'])
+    proc.wait()
+    host, _, token = h.parse_runner(h.runner_id())
+    now = us(T0)
+    dead, = h.claim(env, [h.Claim('count', 'manual', now, now)],
+                    '%s:%d/%s0000' % (host, proc.pid, token), now)
+    run = Core(env).run_now('count', wait=True)
+    assert h.get(env, run.id).status == 'success'
+    assert h.get(env, dead.id).status == 'interrupted'
+
+
+def test_a_failed_heartbeat_is_tried_again_soon(tmp_path, registry):
+    env = make_env(tmp_path / 'env', enable=['test_lifecycle.*'],
+                   config={'lease_seconds': '300'})
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('blocking', clock=clock)
+    assert BlockingTask.started.wait(5)
+    clock.advance(100)
+    env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
+    try:
+        wait = mine.housekeep(env)
+    finally:
+        env.db_transaction('ALTER TABLE cron_gone RENAME TO cron_history')
+    assert wait <= dispatcher.RETRY_FIRST     # not a third of the lease
+    clock.advance(wait)
+    mine.housekeep(env)
+    assert h.get(env, run.id).heartbeat > run.fire_time
+    BlockingTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).status == 'success')
+    env.shutdown()
+
+
+def test_an_outcome_whose_row_was_deleted_is_logged():
+    env = make_stub()
+    now = us(T0)
+    claim, = h.claim(env, [h.Claim('a', 'daily', now, now)], 'me:1', now)
+    env.db_transaction('DELETE FROM cron_history')
+    h.finish(env, claim.id, now + S, 'success', 'done')
+    assert any('its row had been deleted meanwhile' in m
+               for level, m in env.log_messages if level == 'WARNING')
+
+
+LOCAL_KEY = '''
+import sys, time
+from traccron.dispatcher import local_key
+print(local_key(sys.argv[1]), flush=True)
+time.sleep(float(sys.argv[2]))
+'''
+
+
+def test_local_slots_are_taken_back_after_a_restart_and_never_shared(
+        tmp_path):
+    def start(hold):
+        return subprocess.Popen([sys.executable, '-c', LOCAL_KEY,
+                                 str(tmp_path), str(hold)],
+                                stdout=subprocess.PIPE, text=True,
+                                cwd=ROOT)
+
+    first = start(0)
+    key = first.stdout.readline().strip()
+    first.wait()
+    again = start(3)      # the process restarted: the same slot
+    assert again.stdout.readline().strip() == key
+    other = start(0)      # while it lives, another process: another slot
+    other_key = other.stdout.readline().strip()
+    other.wait()
+    again.wait()
+    host = key.rsplit(':', 1)[0]
+    assert key == '%s:0' % host and other_key == '%s:1' % host
+
+
+def test_clearing_the_history_by_default_keeps_the_last_misfire_grace():
+    env = make_stub(config={'misfire_grace': '60'})
+    now = int(time.time()) * S
+    old, recent = h.claim(env, [h.Claim('a', 'cron', now - 120 * S, None,
+                                        'missed'),
+                                h.Claim('a', 'cron', now - 30 * S, None,
+                                        'missed')], 'me:1', now)
+    h.clear(env)
+    assert [r.fire_time for r in rows(env)] == [now - 30 * S]

@@ -22,6 +22,7 @@ from trac.util.text import print_table, printerr, printout
 from traccron import history
 from traccron.config import CronConfig, whole_number
 from traccron.core import Core, RunRefused, from_us
+from traccron.dispatcher import open_cached
 
 UTC = timezone.utc
 
@@ -175,8 +176,30 @@ class CronAdmin(Component):
         printout('[traccron] is valid.')
         return 0
 
+    def _end_runs(self, registry, path):
+        """After the ticker stopped: wait up to `STOP_GRACE` for the runs
+        going on, writing meanwhile the outcomes the database refused;
+        then record the runs still going as `interrupted`. Returns them,
+        and how many outcomes are still not written."""
+        env = open_cached(path) or self.env
+        deadline = time.time() + STOP_GRACE
+        while registry.runs() and time.time() < deadline:
+            registry.flush(env)
+            time.sleep(0.1)
+        left = registry.going()
+        now = int(time.time() * 1e6)
+        for run in left:
+            try:
+                history.finish(env, run.id, now, 'interrupted',
+                               'the ticker was stopped while the task was '
+                               'running')
+            except Exception as e:
+                printerr('Could not record run %d as interrupted: %s'
+                         % (run.id, e))
+        return left, registry.flush(env)
+
     def _do_ticker(self):
-        from traccron.ticker import LEAD, Ticker, open_cached
+        from traccron.ticker import LEAD, Ticker
         path = self.env.path
         if not CronConfig(self.env).get_ticker_enabled():
             printerr('ticker_enabled is false in [traccron]: nothing to do.')
@@ -206,23 +229,12 @@ class CronAdmin(Component):
             ticker.join(5)
             for s, handler in zip((signal.SIGTERM, signal.SIGINT), previous):
                 signal.signal(s, handler)
-        deadline = time.time() + STOP_GRACE
-        while ticker.active_runs() and time.time() < deadline:
-            time.sleep(0.1)
-        left = ticker.active_runs()
-        if left:
-            env = open_cached(path) or self.env
-            now = int(time.time() * 1e6)
-            for run in left:
-                try:
-                    history.finish(env, run.id, now, 'interrupted',
-                                   'the ticker was stopped while the task '
-                                   'was running')
-                except Exception as e:
-                    printerr('Could not record run %d as interrupted: %s'
-                             % (run.id, e))
+        left, unwritten = self._end_runs(ticker.registry, path)
         printout('TracCron ticker stopped (%d run(s) interrupted).'
                  % len(left))
+        if unwritten:
+            printerr('%d run outcome(s) could not be written to the '
+                     'history (see the log).' % unwritten)
         with env_cache_lock:
             cached = env_cache.pop(path, None)
         if cached is not None and cached is not self.env:

@@ -52,6 +52,11 @@ class Agenda(object):
         self.pending = []
         self._heap = []
         self._seq = 0
+        # Schedules whose `next_after` raised, with the instant to look
+        # after: tried again at each `take`, so that one error of a
+        # scheduler type never drops a schedule for good.
+        self._failed = []
+        self._logged = set()
 
     def __len__(self):
         return len(self._heap)
@@ -68,7 +73,7 @@ class Agenda(object):
         caught up. Returns the dues of that backlog."""
         if self.last is None:
             self.last = now
-        heap, backlog = [], []
+        self._heap, self._failed, backlog = [], [], []
         for schedule in schedules:
             base = self.last
             try:
@@ -77,22 +82,18 @@ class Agenda(object):
                     base = max(last, now - grace)
                     if last < base:
                         backlog += self.backlog(schedule, last, base, now)
-                nxt = schedule.next_after(from_us(base))
             except Exception:
-                self.log.error('TracCron: schedule %s failed', schedule.key,
-                               exc_info=True)
-                continue
-            if nxt is not None:
-                self._seq += 1
-                heap.append((to_us(nxt), self._seq, schedule))
-        heapq.heapify(heap)
-        self._heap = heap
+                self._failure(schedule)
+            self._push(schedule, base)
         return backlog
 
     def take(self, now, horizon, grace):
         """Hand out the occurrences due by `horizon`. Returns `(dues,
         popped)`; pass `popped` to `advance` once the dues are
         dispatched."""
+        failed, self._failed = self._failed, []
+        for schedule, after in failed:
+            self._push(schedule, after)
         dues, popped = [], []
         while self._heap and self._heap[0][0] <= horizon:
             fire, _, schedule = heapq.heappop(self._heap)
@@ -100,8 +101,11 @@ class Agenda(object):
             if now - fire > grace:
                 # Late (the machine slept, the clock jumped): everything of
                 # this schedule up to `grace` ago is missed or caught up.
-                dues += self.backlog(schedule, fire - 1, now - grace, now)
                 after = now - grace
+                try:
+                    dues += self.backlog(schedule, fire - 1, after, now)
+                except Exception:
+                    self._failure(schedule)
             elif self._confirm(schedule, from_us(fire, schedule.tz)):
                 dues.append(Due(schedule, fire))
             popped.append((schedule, after))
@@ -111,15 +115,34 @@ class Agenda(object):
         """Push the next occurrence of each schedule in `popped`."""
         for schedule, after in popped:
             self.last = max(self.last, after)
-            try:
-                nxt = schedule.next_after(from_us(after, schedule.tz))
-            except Exception:
-                self.log.error('TracCron: schedule %s failed', schedule.key,
-                               exc_info=True)
-                continue
-            if nxt is not None:
-                self._seq += 1
-                heapq.heappush(self._heap, (to_us(nxt), self._seq, schedule))
+            self._push(schedule, after)
+
+    def _push(self, schedule, after):
+        """Queue the first occurrence of `schedule` after `after` (µs); when
+        the schedule raises, keep it to try again at the next `take`."""
+        try:
+            nxt = schedule.next_after(from_us(after, schedule.tz))
+        except Exception:
+            self._failure(schedule)
+            self._failed.append((schedule, after))
+            return
+        self._logged.discard(schedule.key)
+        if nxt is not None:
+            self._seq += 1
+            heapq.heappush(self._heap, (to_us(nxt), self._seq, schedule))
+
+    def _failure(self, schedule):
+        """Log the error of `schedule` being handled, once until it works
+        again."""
+        if schedule.key not in self._logged:
+            self._logged.add(schedule.key)
+            self.log.error('TracCron: schedule %s failed; it is tried again '
+                           'at each wake', schedule.key, exc_info=True)
+
+    @property
+    def failing(self):
+        """Whether a schedule raised and waits to be tried again."""
+        return bool(self._failed)
 
     def has_more(self, horizon):
         return bool(self._heap) and self._heap[0][0] <= horizon
@@ -141,7 +164,30 @@ class Agenda(object):
         for schedule, fires in late.items():
             dues += self._late(schedule, fires, now,
                                'the database could not be reached in time')
-        return dues
+        return self._cap_missed(dues)
+
+    def _cap_missed(self, dues):
+        """`dues` with at most the last `MAX_MISSED` `missed` ones of each
+        schedule: a long outage keeps a bounded backlog in memory."""
+        missed = collections.Counter(d.schedule.key for d in dues
+                                     if d.status == 'missed')
+        over = dict((k, n - MAX_MISSED) for k, n in missed.items()
+                    if n > MAX_MISSED)
+        if not over:
+            return dues
+        kept = []
+        for due in dues:
+            if due.status == 'missed' and over.get(due.schedule.key, 0) > 0:
+                over[due.schedule.key] -= 1
+                continue
+            kept.append(due)
+        for key, n in missed.items():
+            if n > MAX_MISSED:
+                self.log.warning('TracCron: %d occurrences of %s were '
+                                 'missed while the database could not be '
+                                 'reached; the last %d are recorded', n,
+                                 key, MAX_MISSED)
+        return kept
 
     def backlog(self, schedule, after, until, now):
         """The dues of `schedule`'s occurrences in (`after`, `until`] (µs)

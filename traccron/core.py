@@ -28,6 +28,7 @@ from traccron.api import (ICronTask, IHistoryTaskExecutionStore,
 from traccron.config import SECTION, ConfigError, CronConfig, local_zone
 from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
                                  spawn_thread)
+from traccron.housekeeping import LeaseWatch
 from traccron.scheduler import schedule_values
 from traccron.times import from_us, to_us
 
@@ -380,6 +381,10 @@ class Core(Component):
         registry = registry_for(self.env.path)
         runner = history.runner_id()
         now = int(clock.time() * 1e6)
+        # A run of a process gone from this host (a recycled worker) must
+        # not hold back this one until its lease ends, even where no
+        # ticker runs to notice it.
+        LeaseWatch(runner).interrupt_gone(self.env, now, registry.ids())
         while True:
             claim = history.Claim(task_id, 'manual', now, now,
                                   max_instances=max_instances,

@@ -33,6 +33,11 @@ WORKER_IDLE = 60.0
 #: refused is written again.
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
+#: After this many refused writes of an outcome, it is written with a
+#: plain message instead of its own (which the database may not take).
+PLAIN_AFTER = 3
+PLAIN_MESSAGE = ('the message of this run could not be written to the '
+                 'database (it is in the log)')
 
 _log = logging.getLogger('traccron')
 
@@ -136,6 +141,7 @@ class RunRegistry(object):
         self._wake = threading.Event()
         self._last_beat = 0
         self._next_beat = None
+        self._beat_failures = 0
 
     def add(self, env, run):
         with self._lock:
@@ -154,6 +160,23 @@ class RunRegistry(object):
         """The runs going on, and those whose outcome is not written yet."""
         with self._lock:
             return list(self._runs.values())
+
+    def going(self):
+        """The runs going on (their outcome is not known yet)."""
+        with self._lock:
+            return [run for id, run in self._runs.items()
+                    if id not in self._unwritten]
+
+    def flush(self, env):
+        """Try at once to write every outcome the database refused so far;
+        returns how many are still not written."""
+        with self._lock:
+            entries = list(self._unwritten.items())
+        mono = self.clock.monotonic()
+        for id, entry in entries:
+            self._retry(env, id, entry, mono)
+        with self._lock:
+            return len(self._unwritten)
 
     def finish(self, env, run, status=None, message=None):
         """Write the outcome of `run` (by default the one `Core.execute`
@@ -197,8 +220,16 @@ class RunRegistry(object):
         waits = []
         if beat:
             if self._next_beat is None or mono >= self._next_beat:
-                self._beat(env, beat, now)
-                self._next_beat = mono + _lease(env) / 3.0
+                interval = _lease(env) / 3.0
+                if self._beat(env, beat, now):
+                    self._beat_failures = 0
+                else:
+                    # Soon again: two beats missed in a row could let
+                    # another process take a live run for dead.
+                    self._beat_failures += 1
+                    interval = min(interval, RETRY_FIRST *
+                                   2 ** (self._beat_failures - 1))
+                self._next_beat = mono + interval
             waits.append(self._next_beat - mono)
         else:
             self._next_beat = None
@@ -215,11 +246,19 @@ class RunRegistry(object):
         except Exception as e:
             env.log.error('TracCron: heartbeat of runs %s failed (%s); '
                           'trying again', ids, e)
-            return
+            return False
         self._last_beat = value
+        return True
 
     def _retry(self, env, id, entry, mono):
         args, attempts, _ = entry
+        if attempts >= PLAIN_AFTER and args[2] != PLAIN_MESSAGE:
+            # The database may refuse this very message: the outcome goes
+            # with a plain one, and the message to the log.
+            env.log.error('TracCron: run %d ended %s; its message, which '
+                          'is not written to the history: %r', id, args[1],
+                          args[2])
+            args = entry[0] = args[:2] + (PLAIN_MESSAGE,) + args[3:]
         try:
             history.finish(env, id, *args)
         except Exception as e:
@@ -238,6 +277,8 @@ class RunRegistry(object):
             self._runs.pop(id, None)
 
     def _start(self, wake=False):
+        """Make sure the thread runs; when it cannot be started, the next
+        run added or finished tries again."""
         if not self.auto:
             return
         if wake:
@@ -245,7 +286,13 @@ class RunRegistry(object):
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._thread = spawn_thread('traccron-runs', self._loop)
+            try:
+                self._thread = spawn_thread('traccron-runs', self._loop)
+            except Exception as e:
+                self._thread = None
+                (self._env.log if self._env else _log).error(
+                    'TracCron: could not start the thread that '
+                    'heartbeats the runs: %s: %s', type(e).__name__, e)
 
     def _loop(self):
         while True:
@@ -352,8 +399,8 @@ class Dispatcher(object):
     def start(self, env, run, execute):
         """Register `run` and hand it to a worker; a worker that cannot be
         started makes the run a `failure` that says why."""
-        self.registry.add(env, run)
         try:
+            self.registry.add(env, run)
             self._spawn('traccron-run-%s' % run.task_id, self._execute,
                         run, execute)
         except BaseException as e:

@@ -151,7 +151,7 @@ class Claim(object):
         self.fire_time = fire_time
         self.started = started
         self.status = status
-        self.message = message
+        self.message = storable(message)
         self.id = None
         self.max_instances = max_instances
         self.local = local
@@ -339,7 +339,8 @@ def finish(env, id, ended, status, message='', started=None):
     once then cost a few commits, not 100 writers queueing for the
     database (on SQLite, its busy handler sleeps them for up to a second
     and their `running` rows hold back the next occurrence)."""
-    outcome = _Outcome([started, ended, status, message, ended, id])
+    outcome = _Outcome([started, ended, status, storable(message), ended,
+                        id])
     with _batches_lock:
         batch = _batches.get(env)
         if batch is None:
@@ -354,6 +355,15 @@ def finish(env, id, ended, status, message='', started=None):
             except Exception as e:
                 for o in outcomes:
                     o.error = e
+            if len(outcomes) > 1 and outcome.error is not None:
+                # One outcome the database refuses must not hold back
+                # the others: each is written on its own.
+                for o in outcomes:
+                    try:
+                        _write_outcomes(env, [o])
+                        o.error = None
+                    except Exception as e:
+                        o.error = e
             for o in outcomes:
                 o.done = True
     if outcome.error is not None:
@@ -384,6 +394,25 @@ def _write_outcomes(env, outcomes):
               status=%s, message=%s, heartbeat=%s
             WHERE id=%s AND status IN ('running', 'interrupted')
             """, [o.args for o in outcomes])
+        for first in range(0, len(ids), _BATCH):
+            chunk = ids[first:first + _BATCH]
+            gone = set(chunk) - set(id for id, in db(
+                "SELECT id FROM cron_history WHERE id IN (%s)"
+                % ', '.join(['%s'] * len(chunk)), chunk))
+            for id in sorted(gone):
+                env.log.warning('TracCron: run %d ended %s, but its row '
+                                'had been deleted meanwhile (Clear history '
+                                'or purge): its outcome is not in the '
+                                'history', id, by_id[id].args[2])
+
+
+def storable(message):
+    """`message` as every database takes it: an undecodable byte kept by
+    `surrogateescape` (a file name) becomes `\\udcxx`, a NUL `\\x00`."""
+    if not message:
+        return message
+    return message.encode('utf-8', 'backslashreplace').decode('utf-8') \
+        .replace('\0', '\\x00')
 
 
 def _iso(us):
