@@ -22,6 +22,7 @@ COMPONENT_MODULES = [
     'traccron.db',
     'traccron.history',
     'traccron.listener',
+    'traccron.monitor',
     'traccron.notification',
     'traccron.scheduler',
     'traccron.tasks.auto_postpone',
