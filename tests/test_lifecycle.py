@@ -423,8 +423,9 @@ def test_live_run_of_another_pid_namespace_is_not_interrupted():
 
 # 8. Configuration never stops the scheduler ---------------------------------
 
-def test_invalid_numbers_leave_the_ticker_running_with_defaults():
-    env = make_stub(enable=[CountTask], config={
+def test_invalid_numbers_leave_the_ticker_running_with_defaults(tmp_path):
+    # A path of its own: each problem is logged once per path and process.
+    env = make_stub(tmp_path=tmp_path, enable=[CountTask], config={
         'timezone': 'UTC', 'count.cron': '0 * * * * ?',
         'history_days': '\u00b2', 'ticker_interval': '0',
         'lease_seconds': '1.5', 'misfire_grace': 'soon'})

@@ -102,6 +102,7 @@ NUMBERS = {
     'email_task_event.limit': Number(1, 1, 10 ** 6),
     'ticket_deadline.days_before': Number(3, 0, 10 ** 6),
     '*.max_instances': Number(1, 1, 10 ** 6),
+    'log_capture_bytes': Number(64 * 1024, 0, 10 ** 9),
 }
 
 
@@ -191,6 +192,13 @@ class CronConfig(Component):
                               NUMBERS['lease_seconds'].default,
         """Seconds a run may go without a heartbeat from its process before
         another process records it as `interrupted`.""")
+
+    log_capture_bytes = IntOption(SECTION, 'log_capture_bytes',
+                                  NUMBERS['log_capture_bytes'].default,
+        """Bytes of the log lines a run writes that are kept with it and
+        shown on its page; past that, the log ends with a "truncated"
+        marker. `0` captures nothing. Only lines that pass `[logging]
+        log_level` are seen.""")
 
     email_limit = IntOption(SECTION, 'email_task_event.limit',
                             NUMBERS['email_task_event.limit'].default,

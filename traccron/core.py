@@ -21,11 +21,12 @@ from trac.config import Option
 from trac.core import Component, ExtensionPoint, implements
 from trac.util import as_bool
 
-from traccron import history
+from traccron import capture, history
 from traccron.api import (ICronTask, IHistoryTaskExecutionStore,
                           ISchedulerType, ITaskEventListener, TaskRun,
                           set_current_run)
-from traccron.config import SECTION, ConfigError, CronConfig, local_zone
+from traccron.config import (SECTION, ConfigError, CronConfig, local_zone,
+                             or_default)
 from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
                                  spawn_thread)
 from traccron.housekeeping import LeaseWatch
@@ -315,6 +316,8 @@ class Core(Component):
         task = run.task
         notes = []
         set_current_run(run)
+        captured = capture.start(self.env, run, or_default(
+            CronConfig(self.env).get_number, 'log_capture_bytes'))
         try:
             if run.started is None:
                 run.started = int(clock.time() * 1e6)
@@ -337,13 +340,25 @@ class Core(Component):
                                     run.success)
         finally:
             set_current_run(None)
+            capture.stop(run)
         if notes:
             run.message = '\n'.join(filter(None, [run.message] + notes))
         if run.id is not None:
             env = finish_env() if callable(finish_env) else finish_env
             registry = registry or registry_for(self.env.path)
+            if captured is not None:
+                self._store_log(env or self.env, captured)
             registry.finish(env or self.env, run)
         return run.success
+
+    def _store_log(self, env, captured):
+        """Write the log a run captured; its outcome matters more, so a
+        failure here is only logged."""
+        try:
+            capture.store(env, captured)
+        except Exception as e:
+            self.log.error('TracCron: could not store the log of run %d: '
+                           '%s', captured.run_id, e)
 
     def _listeners(self, notes):
         try:

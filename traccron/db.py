@@ -6,7 +6,9 @@
 # This software is licensed as described in the file COPYING, which
 # you should have received as part of this distribution.
 
-"""The `cron_history` table: schema, creation and upgrades."""
+"""The tables of TracCron: `cron_history` (one row per occurrence or
+run) and `cron_log` (the log lines a run wrote); their schema, creation
+and upgrades."""
 
 from trac.core import Component, implements
 from trac.db.api import DatabaseManager
@@ -14,7 +16,13 @@ from trac.db.schema import Column, Index, Table
 from trac.env import IEnvironmentSetupParticipant
 
 VERSION_NAME = 'traccron_version'
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Since version 2: the log lines each run wrote (`traccron.capture`).
+LOG_TABLE = Table('cron_log', key='run_id')[
+    Column('run_id', type='int64'),
+    Column('log'),
+]
 
 SCHEMA = [
     Table('cron_history', key='id')[
@@ -34,6 +42,7 @@ SCHEMA = [
         Index(['task', 'id']),
         Index(['status', 'id']),
     ],
+    LOG_TABLE,
 ]
 
 
@@ -52,10 +61,15 @@ class CronSetup(Component):
     def upgrade_environment(self):
         dbm = DatabaseManager(self.env)
         version = dbm.get_database_version(VERSION_NAME)
+        tables = dbm.get_table_names()
         if not version:
-            # A table left behind without its version row (for example by
-            # EnvironmentStub.reset_db) is kept as it is.
-            if 'cron_history' not in dbm.get_table_names():
-                dbm.create_tables(SCHEMA)
+            # Tables left behind without their version row (for example
+            # by EnvironmentStub.reset_db) are kept as they are.
+            dbm.create_tables([t for t in SCHEMA if t.name not in tables])
             dbm.set_database_version(SCHEMA_VERSION, VERSION_NAME)
-        # Later schema versions upgrade here, one step at a time.
+            return
+        # One step at a time from the version found.
+        if version < 2:
+            if 'cron_log' not in tables:
+                dbm.create_tables([LOG_TABLE])
+            dbm.set_database_version(2, VERSION_NAME)

@@ -22,7 +22,7 @@ import time as _time
 
 from trac.env import env_cache, env_cache_lock, open_environment
 
-from traccron import history
+from traccron import capture, history
 from traccron.api import TaskRun
 from traccron.config import ConfigError, CronConfig
 from traccron.times import SECOND, from_us
@@ -36,6 +36,8 @@ RETRY_MAX = 30.0
 #: After this many refused writes of an outcome, it is written with a
 #: plain message instead of its own (which the database may not take).
 PLAIN_AFTER = 3
+#: Seconds between two writes of the logs of the runs going on.
+LOG_STORE = 2.0
 PLAIN_MESSAGE = ('the message of this run could not be written to the '
                  'database (it is in the log)')
 
@@ -142,6 +144,7 @@ class RunRegistry(object):
         self._last_beat = 0
         self._next_beat = None
         self._beat_failures = 0
+        self._next_log = None
 
     def add(self, env, run):
         with self._lock:
@@ -235,9 +238,24 @@ class RunRegistry(object):
             self._next_beat = None
         for id, entry in due:
             self._retry(env, id, entry, mono)
+        if capture.live(self.path):
+            if self._next_log is None or mono >= self._next_log:
+                self._store_logs(env)
+                self._next_log = mono + LOG_STORE
+            waits.append(self._next_log - mono)
         with self._lock:
             waits += [e[2] - mono for e in self._unwritten.values()]
         return max(0.01, min(waits)) if waits else None
+
+    def _store_logs(self, env):
+        """Store what the runs going on logged so far (their pages show
+        it live)."""
+        for captured in capture.live(self.path):
+            try:
+                capture.store(env, captured)
+            except Exception as e:
+                env.log.error('TracCron: could not store the log of run '
+                              '%d so far (%s)', captured.run_id, e)
 
     def _beat(self, env, ids, now):
         value = max(now, self._last_beat + 1)

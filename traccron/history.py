@@ -454,11 +454,20 @@ def heartbeat(env, ids, value):
 
 
 def purge(env, before):
-    """Delete the rows of runs (or occurrences) older than `before` µs."""
-    env.db_transaction("""
-        DELETE FROM cron_history WHERE status<>'running' AND
-          (started<%s OR (started IS NULL AND fire_time<%s))
-        """, (before, before))
+    """Delete the rows of runs (or occurrences) older than `before` µs,
+    and their captured logs."""
+    with env.db_transaction as db:
+        db("""DELETE FROM cron_history WHERE status<>'running' AND
+                (started<%s OR (started IS NULL AND fire_time<%s))
+              """, (before, before))
+        _purge_logs(db)
+
+
+def _purge_logs(db):
+    """Delete the captured logs (`traccron.capture`) of the runs no longer
+    in the history."""
+    db("""DELETE FROM cron_log WHERE run_id NOT IN
+          (SELECT id FROM cron_history)""")
 
 
 def clear(env, keep_after=None):
@@ -469,10 +478,11 @@ def clear(env, keep_after=None):
     if keep_after is None:
         grace = _config_seconds(env, 'misfire_grace', 60)
         keep_after = int(time.time() * 1e6) - (grace + 1) * 1000000
-    env.db_transaction("""
-        DELETE FROM cron_history WHERE status<>'running' AND
-          (fire_time<%s OR schedule IN ('manual', 'external'))
-        """, (keep_after,))
+    with env.db_transaction as db:
+        db("""DELETE FROM cron_history WHERE status<>'running' AND
+                (fire_time<%s OR schedule IN ('manual', 'external'))
+              """, (keep_after,))
+        _purge_logs(db)
 
 
 def _config_seconds(env, key, default):

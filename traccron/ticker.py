@@ -68,7 +68,6 @@ class Ticker(object):
         self.clock = clock or SystemClock()
         self.wakeups = 0
         self.registry = registry or registry_for(path)
-        self._reported = set()
         self.agenda = Agenda()
         self._open_env = open_env
         self._config_check = config_check
@@ -220,12 +219,7 @@ class Ticker(object):
         latest history row; returns the dues of the backlog."""
         reading = _time.perf_counter()
         schedules, problems = Core(env).build_schedules(from_us(now))
-        # Each problem is logged once by the ticker (one per path and
-        # process), not at every reading.
-        for problem in problems:
-            if problem not in self._reported:
-                self._reported.add(problem)
-                env.log.warning('TracCron: %s', problem)
+        _report(env, problems)
         last_fire = None
         if self.agenda.last is None:
             fired = history.last_fire_times(env)
@@ -310,6 +304,20 @@ def _setting(getter, default):
         return getter()
     except ConfigError:
         return default
+
+
+_reported_lock = threading.Lock()
+_reported = {}
+
+
+def _report(env, problems):
+    """Log each problem of `[traccron]` once per environment path."""
+    with _reported_lock:
+        seen = _reported.setdefault(env.path, set())
+        new = [p for p in problems if p not in seen]
+        seen.update(new)
+    for problem in new:
+        env.log.warning('TracCron: %s', problem)
 
 
 class TickerStarter(Component):

@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The log lines a task writes while it runs, kept with its run.
+
+A handler on the root logger, to which Trac's `env.log` (a task's
+`self.log`) passes its records, keeps the records of the threads that
+run tasks, each in the capture of its run: records of other threads, and
+of other runs going on at the same time, never mix in. A thread that a
+task starts is tied to its run with `follow(run)`. Only records that pass
+their logger's level (`[logging] log_level` for Trac's) are seen.
+
+The text is stored in the `cron_log` table, keyed by the run's id: while
+the run goes on (so that its page shows the live log) and when it ends.
+Each capture is capped; past the cap, lines are dropped and the text ends
+with a marker that says so."""
+
+import contextlib
+import logging
+import threading
+
+from traccron.history import storable
+
+#: The cap of one run's log when `[traccron] log_capture_bytes` is not set.
+DEFAULT_LIMIT = 64 * 1024
+TRUNCATED = '[... log truncated: longer than %d bytes]'
+FORMAT = '%(asctime)s %(levelname)s %(message)s'
+
+
+class RunLog(object):
+    """The captured text of one run."""
+
+    def __init__(self, path, run_id, limit):
+        self.path = path
+        self.run_id = run_id
+        self.limit = limit
+        self.size = 0
+        self.truncated = False
+        self.written = -1        # `size` when it was last stored
+        self._lines = []
+        self._lock = threading.Lock()
+        # Held while the text is written: the last writer writes the
+        # latest text.
+        self.storing = threading.Lock()
+
+    def add(self, line):
+        data = len(line.encode('utf-8', 'backslashreplace')) + 1
+        with self._lock:
+            if self.truncated:
+                return
+            if self.size + data > self.limit:
+                self.truncated = True
+                self.size += 1   # a change that the next store writes
+                return
+            self._lines.append(line)
+            self.size += data
+
+    def text(self):
+        with self._lock:
+            lines = list(self._lines)
+            if self.truncated:
+                lines.append(TRUNCATED % self.limit)
+        return '\n'.join(lines)
+
+
+class _Handler(logging.Handler):
+    """Hands each record to the capture of its thread's run, if any."""
+
+    def __init__(self):
+        logging.Handler.__init__(self, logging.DEBUG)
+        self.setFormatter(logging.Formatter(FORMAT))
+        self.threads = {}        # thread ident -> RunLog
+
+    def emit(self, record):
+        captured = self.threads.get(record.thread)
+        if captured is None:
+            return
+        try:
+            captured.add(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+_handler = None
+_handler_lock = threading.Lock()
+_runs = {}                       # id(TaskRun) -> RunLog
+
+
+def _install():
+    """The one handler of the process, on the root logger: every logger
+    passes its records up to it (Trac's `env.log` and the libraries a task
+    uses), whatever handlers Trac gives or takes from its own."""
+    global _handler
+    with _handler_lock:
+        root = logging.getLogger()
+        if _handler is None:
+            _handler = _Handler()
+        if _handler not in root.handlers:
+            root.addHandler(_handler)
+        return _handler
+
+
+def start(env, run, limit=DEFAULT_LIMIT):
+    """Capture the records that the calling thread writes to `env.log`
+    for `run`, up to `limit` bytes; returns its `RunLog` (`None` when
+    `limit` is 0: no capture)."""
+    if not limit or run.id is None:
+        return None
+    captured = RunLog(env.path, run.id, limit)
+    _install().threads[threading.get_ident()] = captured
+    _runs[id(run)] = captured
+    return captured
+
+
+def stop(run):
+    """End the capture of `run` in the calling thread; returns its
+    `RunLog` or `None`."""
+    captured = _runs.pop(id(run), None)
+    if captured is not None:
+        for ident, value in list(_handler.threads.items()):
+            if value is captured:
+                _handler.threads.pop(ident, None)
+    return captured
+
+
+@contextlib.contextmanager
+def follow(run):
+    """Capture for `run` what the calling thread logs meanwhile: for the
+    threads a task starts (`with follow(current_run()): ...`)."""
+    captured = _runs.get(id(run)) if run is not None else None
+    if captured is None:
+        yield
+        return
+    ident = threading.get_ident()
+    _handler.threads[ident] = captured
+    try:
+        yield
+    finally:
+        if _handler.threads.get(ident) is captured:
+            del _handler.threads[ident]
+
+
+def live(path):
+    """The `RunLog`s of the runs of environment `path` going on in this
+    process."""
+    return [captured for captured in list(_runs.values())
+            if captured.path == path]
+
+
+def store(env, captured):
+    """Write the text of `captured` to `cron_log` when it changed since it
+    was last written."""
+    with captured.storing:
+        size = captured.size
+        if size == captured.written:
+            return
+        text = captured.text()
+        with env.db_transaction as db:
+            db("DELETE FROM cron_log WHERE run_id=%s", (captured.run_id,))
+            if text:
+                db("INSERT INTO cron_log (run_id, log) VALUES (%s, %s)",
+                   (captured.run_id, storable(text)))
+        captured.written = size
+
+
+def get(env, run_id):
+    """The captured log of run `run_id`, or `''`."""
+    for log, in env.db_query("SELECT log FROM cron_log WHERE run_id=%s",
+                             (run_id,)):
+        return log or ''
+    return ''
