@@ -16,7 +16,6 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from trac.core import Component, implements
 from trac.db.api import DatabaseManager
 
