@@ -41,7 +41,7 @@ class RunLog(object):
         self.limit = limit
         self.size = 0
         self.truncated = False
-        self.written = -1        # `size` when it was last stored
+        self.written = 0         # `size` when it was last stored
         self._lines = []
         self._lock = threading.Lock()
         # Held while the text is written: the last writer writes the
