@@ -110,7 +110,7 @@ def test_egg_upgrade_creates_the_table(tmp_path, egg):
     cnx = sqlite3.connect(db)
     try:
         assert cnx.execute("SELECT value FROM system WHERE "
-                           "name='traccron_version'").fetchone() == ('1',)
+                           "name='traccron_version'").fetchone() == ('2',)
         cnx.execute('SELECT id, task, schedule, fire_time, started, ended, '
                     'status, message, runner, heartbeat FROM cron_history')
     finally:

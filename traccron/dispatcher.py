@@ -239,10 +239,16 @@ class RunRegistry(object):
         for id, entry in due:
             self._retry(env, id, entry, mono)
         if capture.live(self.path):
-            if self._next_log is None or mono >= self._next_log:
+            # A run shorter than LOG_STORE has its log stored once, when
+            # it ends.
+            if self._next_log is None:
+                self._next_log = mono + LOG_STORE
+            elif mono >= self._next_log:
                 self._store_logs(env)
                 self._next_log = mono + LOG_STORE
             waits.append(self._next_log - mono)
+        else:
+            self._next_log = None
         with self._lock:
             waits += [e[2] - mono for e in self._unwritten.values()]
         return max(0.01, min(waits)) if waits else None
