@@ -15,7 +15,6 @@ import zoneinfo
 
 from trac.config import BoolOption, IntOption, Option
 from trac.core import Component
-from trac.util import as_bool
 
 SECTION = 'traccron'
 
@@ -346,13 +345,7 @@ class CronConfig(Component):
         return split_list(
             self.section.get('unreachable_milestone.recipient', ''))
 
-    def set_unreachable_milestone_task_recipient(self, value):
-        self._set('unreachable_milestone.recipient', value)
-
     # Writing
-
-    def save(self):
-        self.config.save()
 
     def fingerprint(self):
         """A value that changes whenever `[traccron]` changes."""
@@ -377,7 +370,3 @@ class CronConfig(Component):
         raw = self.section.get(key, None)
         value = None if raw is None else boolean(raw)
         return default if value is None else value
-
-
-def is_true(value):
-    return as_bool(value)

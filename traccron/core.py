@@ -15,16 +15,14 @@ import difflib
 import threading
 import time
 import traceback
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from trac.config import Option
-from trac.core import Component, ExtensionPoint, implements
-from trac.util import as_bool
+from trac.core import Component, ExtensionPoint
 
 from traccron import history
-from traccron.api import (ICronTask, IHistoryTaskExecutionStore,
-                          ISchedulerType, ITaskEventListener, TaskRun,
-                          set_current_run)
+from traccron.api import (ICronTask, ISchedulerType, ITaskEventListener,
+                          TaskRun, set_current_run)
 from traccron.config import SECTION, ConfigError, CronConfig, local_zone
 from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
                                  spawn_thread)
@@ -129,7 +127,6 @@ class Core(Component):
     tasks = ExtensionPoint(ICronTask)
     scheduler_types = ExtensionPoint(ISchedulerType)
     listeners = ExtensionPoint(ITaskEventListener)
-    stores = ExtensionPoint(IHistoryTaskExecutionStore)
 
     # Registry
 
