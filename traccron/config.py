@@ -9,12 +9,13 @@
 """Reading and writing the `[traccron]` section of trac.ini."""
 
 import collections
-import os
 import re
 import zoneinfo
 
 from trac.config import BoolOption, IntOption, Option
 from trac.core import Component
+
+from traccron.cron import local_zone
 
 SECTION = 'traccron'
 
@@ -115,21 +116,6 @@ def number_rule(key):
 def is_bool_key(key):
     """Whether `key` holds a boolean."""
     return key == 'ticker_enabled' or key.endswith(_BOOL_SUFFIXES)
-
-
-def local_zone():
-    """Return the server's local zone as a `ZoneInfo` (UTC if unknown)."""
-    name = os.environ.get('TZ', '').lstrip(':')
-    if name:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            pass
-    try:
-        with open('/etc/localtime', 'rb') as f:
-            return zoneinfo.ZoneInfo.from_file(f, key='localtime')
-    except (OSError, ValueError):
-        return zoneinfo.ZoneInfo('UTC')
 
 
 class ConfigError(ValueError):

@@ -23,11 +23,12 @@ from trac.core import Component, ExtensionPoint
 from traccron import history
 from traccron.api import (ICronTask, ISchedulerType, ITaskEventListener,
                           TaskRun, set_current_run)
-from traccron.config import SECTION, ConfigError, CronConfig, local_zone
+from traccron.config import SECTION, ConfigError, CronConfig
+from traccron.cron import local_zone
 from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
                                  spawn_thread)
 from traccron.scheduler import schedule_values
-from traccron.times import from_us, to_us
+from traccron.times import MINUTE, from_us, now_us, to_us
 
 __all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule']
 
@@ -64,7 +65,7 @@ class _EveryMinute(object):
 
     def next_after(self, dt):
         us = to_us(dt)
-        return from_us(us - us % 60000000 + 60000000, dt.tzinfo)
+        return from_us(us - us % MINUTE + MINUTE, dt.tzinfo)
 
 
 class Schedule(object):
@@ -313,7 +314,7 @@ class Core(Component):
         set_current_run(run)
         try:
             if run.started is None:
-                run.started = int(clock.time() * 1e6)
+                run.started = now_us(clock)
             listeners = self._listeners(notes)
             for listener in listeners:
                 self._call_listener(listener, 'onStartTask', notes, task)
@@ -327,7 +328,7 @@ class Core(Component):
                                run.message)
             else:
                 run.success = True
-            run.ended = int(clock.time() * 1e6)
+            run.ended = now_us(clock)
             for listener in listeners:
                 self._call_listener(listener, 'onEndTask', notes, task,
                                     run.success)
@@ -376,7 +377,7 @@ class Core(Component):
                                  task_id)
         registry = registry_for(self.env.path)
         runner = history.runner_id()
-        now = int(clock.time() * 1e6)
+        now = now_us(clock)
         while True:
             claim = history.Claim(task_id, 'manual', now, now,
                                   max_instances=max_instances,

@@ -30,6 +30,7 @@ from trac.db.api import DatabaseManager
 from traccron.api import ICronTask, IHistoryTaskExecutionStore
 from traccron.config import ConfigError, CronConfig
 from traccron.db import VERSION_NAME
+from traccron.times import SECOND, now_us, seconds
 
 STATUSES = ('running', 'success', 'failure', 'skipped', 'missed',
             'interrupted')
@@ -129,7 +130,7 @@ class Row(collections.namedtuple('Row', _COLUMNS)):
     def duration(self):
         if self.started is None or self.ended is None:
             return None
-        return (self.ended - self.started) / 1e6
+        return seconds(self.ended - self.started)
 
 
 class Claim(object):
@@ -389,7 +390,7 @@ def _write_outcomes(env, outcomes):
 def _iso(us):
     if us is None:
         return 'an unknown time'
-    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(us / 1e6))
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(seconds(us)))
 
 
 class _Outcome(object):
@@ -439,7 +440,7 @@ def clear(env, keep_after=None):
     an occurrence again."""
     if keep_after is None:
         grace = _config_seconds(env, 'misfire_grace', 60)
-        keep_after = int(time.time() * 1e6) - (grace + 1) * 1000000
+        keep_after = now_us() - (grace + 1) * SECOND
     env.db_transaction("""
         DELETE FROM cron_history WHERE status<>'running' AND
           (fire_time<%s OR schedule IN ('manual', 'external'))
@@ -494,12 +495,8 @@ def get(env, id):
     return Row(*rows[0]) if rows else None
 
 
-def _seconds(us):
-    return None if us is None else us / 1e6
-
-
-def _us(seconds):
-    return None if seconds is None else int(round(seconds * 1e6))
+def _us(secs):
+    return None if secs is None else int(round(secs * SECOND))
 
 
 def _store_filters(task, sucess, success):
@@ -545,8 +542,8 @@ class DbHistoryStore(Component):
         by_id = dict((t.getId(), t) for t in self.tasks)
         rows = query(self.env, task=task_id, status=status,
                      from_time=_us(fromTime), to_time=_us(toTime))
-        return [(by_id.get(r.task, r.task), _seconds(r.started),
-                 _seconds(r.ended), r.status == 'success')
+        return [(by_id.get(r.task, r.task), seconds(r.started),
+                 seconds(r.ended), r.status == 'success')
                 for r in reversed(rows)
                 if r.status in ('success', 'failure')]
 

@@ -31,7 +31,7 @@ from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
                                  local_key, open_cached, registry_for,
                                  spawn_thread)
 from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
-from traccron.times import SECOND, from_us
+from traccron.times import MINUTE, SECOND, from_us
 
 __all__ = ['Ticker', 'SystemClock', 'ensure_ticker', 'get_ticker',
            'wake_ticker', 'open_cached', 'LEAD']
@@ -279,7 +279,7 @@ class Ticker(object):
             return now + int((mono_time - mono) * SECOND)
 
         interval = _setting(config.get_ticker_interval, 1)
-        candidates = [now + interval * 60 * SECOND]
+        candidates = [now + interval * MINUTE]
         if self._leases.watching:
             candidates.append(at(self._next_lease_check))
         nxt = self.agenda.next_fire()

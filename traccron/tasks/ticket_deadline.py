@@ -37,9 +37,10 @@ from trac.util.datefmt import from_utimestamp
 from traccron.api import ICronTask
 from traccron.config import (NUMBERS, SECTION, ConfigError, CronConfig,
                              whole_number)
-from traccron.core import Core, from_us, to_us
+from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    ticket_data)
+from traccron.times import from_us, now_us, to_us
 
 VERSION_NAME = 'traccron_deadline_version'
 SCHEMA_VERSION = 1
@@ -101,7 +102,7 @@ class TicketDeadlineTask(Component):
 
     def wake_up(self, *args):
         field, fmt, days = self.settings(args)
-        now = from_us(int(self.clock.time() * 1e6))
+        now = from_us(now_us(self.clock))
         tz = Core(self.env).timezone()
         today = now.astimezone(tz).date()
         self.forget_deleted_tickets()
