@@ -10,8 +10,6 @@
 listeners, the reading of `[traccron]` into schedules, and the running of
 one task."""
 
-import collections
-import difflib
 import threading
 import time
 import traceback
@@ -20,33 +18,19 @@ from datetime import datetime, timezone
 from trac.config import Option
 from trac.core import Component, ExtensionPoint
 
-from traccron import history
+from traccron import history, settings
 from traccron.api import (ICronTask, ISchedulerType, ITaskEventListener,
                           TaskRun, set_current_run)
-from traccron.config import SECTION, ConfigError, CronConfig
-from traccron.cron import local_zone
+from traccron.config import SECTION, CronConfig, or_default
 from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
                                  spawn_thread)
 from traccron.scheduler import schedule_values
+from traccron.settings import Problem
 from traccron.times import MINUTE, from_us, now_us, to_us
 
 __all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule']
 
 UTC = timezone.utc
-
-_GLOBAL_KEYS = ('ticker_enabled', 'ticker_interval', 'timezone',
-                'misfire_grace', 'catch_up', 'history_days',
-                'lease_seconds')
-_TASK_KEYS = ('enabled', 'max_instances', 'run_mode', 'catch_up')
-
-
-class Problem(collections.namedtuple('Problem', 'key value message')):
-    """Something wrong in `[traccron]`: the key, its value and why."""
-
-    def __str__(self):
-        return '[%s] %s = %s: %s' % (SECTION, self.key, self.value,
-                                     self.message)
-
 
 class _Trigger(object):
     """A schedule value of a scheduler type that only offers
@@ -159,13 +143,10 @@ class Core(Component):
 
     # Reading the configuration
 
-    def timezone(self, problems=None):
-        try:
-            return CronConfig(self.env).get_timezone()
-        except ConfigError as e:
-            if problems is not None:
-                problems.append(Problem(e.key, e.value, e.reason))
-            return local_zone()
+    def timezone(self):
+        """The zone of the schedules (the server's while `timezone` is
+        invalid)."""
+        return CronConfig(self.env).timezone
 
     def build_schedules(self, after=None):
         """Return `(schedules, problems)`: the enabled schedules and every
@@ -173,15 +154,13 @@ class Core(Component):
         which "never fires" is judged; default now."""
         config = CronConfig(self.env)
         problems = []
-        tz = self.timezone(problems)
+        tz = config.timezone
         after = (after or datetime.now(UTC)).astimezone(tz)
         schedules = []
         for task in self.get_task_list():
             task_id = task.getId()
-            run_mode = self._checked(problems, 'cluster', config.get_run_mode,
-                                     task_id)
-            max_instances = self._checked(problems, 1,
-                                          config.get_max_instances, task_id)
+            run_mode = or_default(config.get_run_mode, task_id)
+            max_instances = or_default(config.get_max_instances, task_id)
             for stype in self.get_supported_schedulers():
                 raw = config.get_schedule_value(task_id, stype.getId())
                 if not raw:
@@ -195,8 +174,7 @@ class Core(Component):
                         config.get_schedule_arg_list(task_id, stype.getId()),
                         triggers, legacy, max_instances, run_mode, tz,
                         config.get_catch_up(task_id)))
-        problems.extend(self._invalid_values(config))
-        problems.extend(self._unknown_keys())
+        problems.extend(settings.check(config.section, self._known()))
         return schedules, problems
 
     def check(self):
@@ -215,17 +193,10 @@ class Core(Component):
         if not (raw or '').strip():
             return []
         problems = []
-        tz = self.timezone(problems)
+        tz = self.timezone()
         after = (after or datetime.now(UTC)).astimezone(tz)
         self._triggers(task, stype, raw, tz, after, problems)
         return problems
-
-    def _checked(self, problems, default, getter, *args):
-        try:
-            return getter(*args)
-        except ConfigError as e:
-            problems.append(Problem(e.key, e.value, e.reason))
-            return default
 
     def _triggers(self, task, stype, raw, tz, after, problems):
         key = '%s.%s' % (task.getId(), stype.getId())
@@ -256,47 +227,20 @@ class Core(Component):
             triggers.append(trigger)
         return triggers, False
 
-    def _invalid_values(self, config):
-        """The problems of the whole numbers and booleans of every key,
-        but `<task>.max_instances`: `build_schedules` reports those of
-        the tasks it reads, and the key of any other task is unknown."""
-        for key in config.section:
-            if key.endswith('.max_instances'):
-                continue
-            try:
-                config.check_value(key)
-            except ConfigError as e:
-                yield Problem(e.key, e.value, e.reason)
-
     def known_keys(self):
         """Every key that `[traccron]` may hold with the components that
         are enabled."""
-        known = set(_GLOBAL_KEYS)
-        known.update(name for (section, name)
-                     in Option.get_registry(self.compmgr) if
-                     section == SECTION)
-        types = [s.getId() for s in self.scheduler_types]
-        for task in self.tasks:
-            tid = task.getId()
-            known.update('%s.%s' % (tid, k) for k in _TASK_KEYS)
-            for t in types:
-                known.update(('%s.%s' % (tid, t), '%s.%s.enabled' % (tid, t),
-                              '%s.%s.arg' % (tid, t)))
-        for listener in self.listeners:
-            known.add(listener.getId() + '.enabled')
-        return known
+        return set(self._known())
 
-    def _unknown_keys(self):
-        known = self.known_keys()
-        section = self.config[SECTION]
-        for key in section:
-            if key in known:
-                continue
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            message = 'unknown key, ignored'
-            if close:
-                message += '; did you mean %s?' % close[0]
-            yield Problem(key, section.get(key), message)
+    def _known(self):
+        known = settings.foreign(
+            name for (section, name) in Option.get_registry(self.compmgr)
+            if section == SECTION)
+        known.update(settings.expand(
+            (t.getId() for t in self.tasks),
+            (s.getId() for s in self.scheduler_types),
+            (l.getId() for l in self.listeners)))
+        return known
 
     # Running a task
 
@@ -370,11 +314,8 @@ class Core(Component):
         if task is None:
             raise ValueError('no task %r' % task_id)
         config = CronConfig(self.env)
-        problems = []
-        max_instances = self._checked(problems, 1, config.get_max_instances,
-                                      task_id)
-        run_mode = self._checked(problems, 'cluster', config.get_run_mode,
-                                 task_id)
+        max_instances = or_default(config.get_max_instances, task_id)
+        run_mode = or_default(config.get_run_mode, task_id)
         registry = registry_for(self.env.path)
         runner = history.runner_id()
         now = now_us(clock)

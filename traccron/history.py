@@ -28,7 +28,7 @@ from trac.core import Component, ExtensionPoint, implements
 from trac.db.api import DatabaseManager
 
 from traccron.api import ICronTask, IHistoryTaskExecutionStore
-from traccron.config import ConfigError, CronConfig
+from traccron.config import CronConfig
 from traccron.db import VERSION_NAME
 from traccron.times import SECOND, now_us, seconds
 
@@ -439,19 +439,12 @@ def clear(env, keep_after=None):
     recent ones are the claims that keep a lagging process from running
     an occurrence again."""
     if keep_after is None:
-        grace = _config_seconds(env, 'misfire_grace', 60)
+        grace = CronConfig(env).misfire_grace
         keep_after = now_us() - (grace + 1) * SECOND
     env.db_transaction("""
         DELETE FROM cron_history WHERE status<>'running' AND
           (fire_time<%s OR schedule IN ('manual', 'external'))
         """, (keep_after,))
-
-
-def _config_seconds(env, key, default):
-    try:
-        return getattr(CronConfig(env), 'get_' + key)()
-    except ConfigError:
-        return default
 
 
 def _where(task=None, status=None, from_time=None, to_time=None):

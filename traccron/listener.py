@@ -16,7 +16,7 @@ from trac.core import Component, ExtensionPoint, implements
 
 from traccron.api import (IHistoryTaskExecutionStore, ITaskEventListener,
                           current_run)
-from traccron.config import CronConfig, or_default
+from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.history import DbHistoryStore
 from traccron.notification import CronMailer, CronMailEvent
@@ -75,7 +75,7 @@ class EmailTaskEvent(Component):
             return
         if success and config.is_email_notifier_only_error():
             return
-        limit = or_default(config.get_email_notifier_task_limit)
+        limit = config.email_limit
         entry = self._entry(task, success)
         with _buffers_lock:
             runs = _buffers.setdefault(self.env.path, [])
