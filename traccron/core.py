@@ -7,107 +7,33 @@
 # you should have received as part of this distribution.
 
 """The Core component: the registry of tasks, scheduler types and
-listeners, the reading of `[traccron]` into schedules, and the running of
-one task."""
+listeners, and the running of one task."""
 
 import threading
 import time
 import traceback
-from datetime import datetime, timezone
 
 from trac.config import Option
 from trac.core import Component, ExtensionPoint
 
-from traccron import history, settings
+from traccron import history, scheduler, settings
 from traccron.api import (ICronTask, ISchedulerType, ITaskEventListener,
                           TaskRun, set_current_run)
 from traccron.config import SECTION, CronConfig, or_default
 from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
                                  spawn_thread)
-from traccron.scheduler import schedule_values
+from traccron.scheduler import Schedule
 from traccron.settings import Problem
-from traccron.times import MINUTE, from_us, now_us, to_us
+from traccron.times import from_us, now_us, to_us
 
-__all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule']
-
-UTC = timezone.utc
-
-class _Trigger(object):
-    """A schedule value of a scheduler type that only offers
-    `next_trigger_time`."""
-
-    def __init__(self, stype, task, value):
-        self.stype, self.task, self.value = stype, task, value
-
-    def next_after(self, dt):
-        return self.stype.next_trigger_time(self.task, self.value, dt)
-
-
-class _EveryMinute(object):
-    """For a scheduler type with only `isTriggerTime`: every minute
-    boundary is a candidate, confirmed by asking the type."""
-
-    def next_after(self, dt):
-        us = to_us(dt)
-        return from_us(us - us % MINUTE + MINUTE, dt.tzinfo)
-
-
-class Schedule(object):
-    """The schedules of one task for one scheduler type: the instants are
-    those of any of its values, each instant once."""
-
-    __slots__ = ('task', 'task_id', 'type_id', 'args', 'triggers', 'stype',
-                 'legacy', 'max_instances', 'run_mode', 'tz', 'catch_up')
-
-    def __init__(self, task, stype, args, triggers, legacy, max_instances,
-                 run_mode, tz, catch_up=False):
-        self.task = task
-        self.task_id = task.getId()
-        self.stype = stype
-        self.type_id = stype.getId()
-        self.args = tuple(args)
-        self.triggers = triggers
-        self.legacy = legacy
-        self.max_instances = max_instances
-        self.run_mode = run_mode
-        self.tz = tz
-        self.catch_up = catch_up
-
-    @property
-    def key(self):
-        return '%s.%s' % (self.task_id, self.type_id)
-
-    def next_after(self, dt):
-        """The first instant strictly after `dt` (aware), or `None`."""
-        dt = dt.astimezone(self.tz)
-        found = None
-        for trigger in self.triggers:
-            nxt = trigger.next_after(dt)
-            if nxt is not None and (found is None or to_us(nxt) <
-                                    to_us(found)):
-                found = nxt
-        return found
-
-    def confirm(self, fire):
-        """Whether the occurrence at `fire` really fires (asks the
-        scheduler type when it only has the old API)."""
-        if not self.legacy:
-            return True
-        return bool(self.stype.isTriggerTime(
-            self.task, fire.astimezone(self.tz).timetuple()))
-
-    def history_schedule(self, local_key):
-        """The value of the `schedule` column for this schedule's runs;
-        `local_key` names this process for `run_mode = local` (see
-        `dispatcher.local_key`)."""
-        if self.run_mode == 'local':
-            return '%s@%s' % (self.type_id, local_key)
-        return self.type_id
+# Importable from here, as the original API and older modules had them.
+__all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule',
+           'from_us', 'to_us']
 
 
 class Core(Component):
-    """Runs tasks on schedules: reads `[traccron]`, keeps the registry of
-    tasks, scheduler types and listeners, and runs one task."""
+    """Keeps the registry of tasks, scheduler types and listeners, reads
+    `[traccron]` into schedules, and runs one task."""
 
     tasks = ExtensionPoint(ICronTask)
     scheduler_types = ExtensionPoint(ISchedulerType)
@@ -141,7 +67,7 @@ class Core(Component):
         return [l for l in self.get_task_listener_list()
                 if config.is_task_listener_enabled(l.getId())]
 
-    # Reading the configuration
+    # The configuration of these components
 
     def timezone(self):
         """The zone of the schedules (the server's while `timezone` is
@@ -150,30 +76,11 @@ class Core(Component):
 
     def build_schedules(self, after=None):
         """Return `(schedules, problems)`: the enabled schedules and every
-        problem found in `[traccron]`. `after` (aware) is the instant from
-        which "never fires" is judged; default now."""
+        problem found in `[traccron]` (see `scheduler.build_schedules`)."""
         config = CronConfig(self.env)
-        problems = []
-        tz = config.timezone
-        after = (after or datetime.now(UTC)).astimezone(tz)
-        schedules = []
-        for task in self.get_task_list():
-            task_id = task.getId()
-            run_mode = or_default(config.get_run_mode, task_id)
-            max_instances = or_default(config.get_max_instances, task_id)
-            for stype in self.get_supported_schedulers():
-                raw = config.get_schedule_value(task_id, stype.getId())
-                if not raw:
-                    continue
-                triggers, legacy = self._triggers(task, stype, raw, tz,
-                                                  after, problems)
-                if (triggers and config.is_task_enabled(task_id) and
-                        config.is_schedule_enabled(task_id, stype.getId())):
-                    schedules.append(Schedule(
-                        task, stype,
-                        config.get_schedule_arg_list(task_id, stype.getId()),
-                        triggers, legacy, max_instances, run_mode, tz,
-                        config.get_catch_up(task_id)))
+        schedules, problems = scheduler.build_schedules(
+            config, self.get_task_list(), self.get_supported_schedulers(),
+            after, self.log)
         problems.extend(settings.check(config.section, self._known()))
         return schedules, problems
 
@@ -183,49 +90,14 @@ class Core(Component):
 
     def check_schedule_value(self, task_id, type_id, raw, after=None):
         """Return the problems of `raw` as the value of
-        `<task_id>.<type_id>`, without touching the configuration: the
-        same parsing the ticker does."""
+        `<task_id>.<type_id>`, without touching the configuration."""
         task = self.get_task(task_id)
         stype = self.get_scheduler_type(type_id)
-        key = '%s.%s' % (task_id, type_id)
         if task is None or stype is None:
-            return [Problem(key, raw, 'no such task or scheduler type')]
-        if not (raw or '').strip():
-            return []
-        problems = []
-        tz = self.timezone()
-        after = (after or datetime.now(UTC)).astimezone(tz)
-        self._triggers(task, stype, raw, tz, after, problems)
-        return problems
-
-    def _triggers(self, task, stype, raw, tz, after, problems):
-        key = '%s.%s' % (task.getId(), stype.getId())
-        compile_ = getattr(stype, 'compile', None)
-        if compile_ is None and not hasattr(stype, 'next_trigger_time'):
-            return [_EveryMinute()], True
-        triggers = []
-        for value in schedule_values(stype, raw):
-            try:
-                if compile_ is not None:
-                    trigger = compile_(value, tz)
-                else:
-                    trigger = _Trigger(stype, task, value)
-                first = trigger.next_after(after)
-            except ValueError as e:
-                problems.append(Problem(key, value, str(e)))
-                continue
-            except Exception as e:
-                self.log.error('Scheduler type %s failed on %s = %s',
-                               stype.getId(), key, value, exc_info=True)
-                problems.append(Problem(key, value, 'scheduler type '
-                                        'failed: %s' % e))
-                continue
-            if first is None:
-                problems.append(Problem(key, value,
-                                        'this schedule never fires'))
-                continue
-            triggers.append(trigger)
-        return triggers, False
+            return [Problem('%s.%s' % (task_id, type_id), raw,
+                            'no such task or scheduler type')]
+        return scheduler.check_schedule_value(CronConfig(self.env), task,
+                                              stype, raw, after, self.log)
 
     def known_keys(self):
         """Every key that `[traccron]` may hold with the components that

@@ -28,9 +28,13 @@ from trac.core import Component, ExtensionPoint, implements
 from trac.db.api import DatabaseManager
 
 from traccron.api import ICronTask, IHistoryTaskExecutionStore
+from traccron import compat
 from traccron.config import CronConfig
 from traccron.db import VERSION_NAME
 from traccron.times import SECOND, now_us, seconds
+
+#: The old API's in-memory store, importable from here as it was.
+MemoryHistoryStore = compat.MemoryHistoryStore
 
 STATUSES = ('running', 'success', 'failure', 'skipped', 'missed',
             'interrupted')
@@ -492,15 +496,6 @@ def _us(secs):
     return None if secs is None else int(round(secs * SECOND))
 
 
-def _store_filters(task, sucess, success):
-    """The task id and outcome asked of `getExecution` (the original
-    keyword `sucess` or `success`)."""
-    task_id = None
-    if task is not None:
-        task_id = task if isinstance(task, str) else task.getId()
-    return task_id, sucess if success is None else success
-
-
 class DbHistoryStore(Component):
     """The history kept in the `cron_history` table, seen through the
     original plugin's store interface."""
@@ -529,7 +524,8 @@ class DbHistoryStore(Component):
 
     def getExecution(self, task=None, fromTime=None, toTime=None,
                      sucess=None, success=None):
-        task_id, success = _store_filters(task, sucess, success)
+        task_id, success = compat.store_filters(task, sucess,
+                                                       success)
         status = None if success is None else \
             ('success' if success else 'failure')
         by_id = dict((t.getId(), t) for t in self.tasks)
@@ -542,38 +538,3 @@ class DbHistoryStore(Component):
 
     def clear(self):
         clear(self.env)
-
-
-class MemoryHistoryStore(Component):
-    """The original in-memory history, kept for readers of the old API.
-    It holds the most recent runs of this process only (at most
-    `max_entries`); the database history is the record."""
-
-    implements(IHistoryTaskExecutionStore)
-
-    max_entries = 1000
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._entries = collections.deque(maxlen=self.max_entries)
-
-    def addExecution(self, task, start, end, success):
-        with self._lock:
-            self._entries.append((task, start, end, bool(success)))
-
-    def getExecution(self, task=None, fromTime=None, toTime=None,
-                     sucess=None, success=None):
-        task_id, success = _store_filters(task, sucess, success)
-        with self._lock:
-            entries = list(self._entries)
-        return [e for e in entries
-                if (task_id is None or
-                    (e[0] if isinstance(e[0], str) else e[0].getId())
-                    == task_id)
-                and (fromTime is None or e[1] >= fromTime)
-                and (toTime is None or e[1] <= toTime)
-                and (success is None or e[3] == bool(success))]
-
-    def clear(self):
-        with self._lock:
-            self._entries.clear()
