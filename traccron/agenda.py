@@ -11,7 +11,7 @@ the rules for occurrences that come late (misfire grace, catch-up).
 
 Pure: no Trac, no database. A schedule is anything with `next_after(dt)`,
 `confirm(dt)`, `tz`, `key`, `task_id`, `type_id` and `catch_up` (see
-`core.Schedule`); instants are µs since the epoch."""
+`scheduler.Schedule`); instants are µs since the epoch."""
 
 import collections
 import heapq
