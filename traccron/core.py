@@ -24,11 +24,11 @@ from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
                                  spawn_thread)
 from traccron.scheduler import Schedule
 from traccron.settings import Problem
-from traccron.times import from_us, now_us, to_us
+from traccron.times import from_us, now_us
 
 # Importable from here, as the original API and older modules had them.
 __all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule',
-           'from_us', 'to_us']
+           'from_us']
 
 
 class Core(Component):

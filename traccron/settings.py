@@ -494,9 +494,12 @@ def option(key):
 def section_doc():
     """The TracIni doc of `[traccron]`: the keys named after tasks,
     scheduler types and listeners (the others are `Option`s)."""
-    lines = ['The schedules of TracCron. Besides the options below, the '
-             'section holds keys named after the tasks (TASK), scheduler '
-             'types (TYPE) and listeners (LISTENER):', '']
+    # Two lines of text first: Trac strips the indent common to the
+    # lines after the first, which the list below needs.
+    lines = ['The tasks of !TracCron and their schedules. Besides the '
+             'options below,',
+             'the section holds keys named after the tasks (TASK), '
+             'scheduler types (TYPE) and listeners (LISTENER):', '']
     for setting in _PATTERNS:
         default = setting.default_text()
         lines.append(' `%s`%s:: %s' % (
