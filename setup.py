@@ -17,6 +17,7 @@ except ImportError:
 # Every module that defines Components: Trac loads only these from an egg.
 COMPONENT_MODULES = [
     'traccron.admin',
+    'traccron.compat',
     'traccron.config',
     'traccron.core',
     'traccron.db',

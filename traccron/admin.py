@@ -12,7 +12,7 @@ ticker`."""
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 from trac.admin.api import AdminCommandError, IAdminCommandProvider
 from trac.core import Component, implements
@@ -21,10 +21,9 @@ from trac.util.text import print_table, printerr, printout
 
 from traccron import history
 from traccron.config import CronConfig, whole_number
-from traccron.core import Core, RunRefused, from_us
+from traccron.core import Core, RunRefused
 from traccron.dispatcher import open_cached
-
-UTC = timezone.utc
+from traccron.times import UTC, from_us, now_us, seconds
 
 #: How long `cron ticker` waits for running tasks after SIGTERM/SIGINT.
 STOP_GRACE = 30
@@ -122,13 +121,13 @@ class CronAdmin(Component):
         except RunRefused as e:
             printerr('%s: not started: %s' % (task_id, e))
             return 2
-        seconds = (run.ended - run.started) / 1e6
+        took = seconds(run.ended - run.started)
         if run.success:
-            printout('%s: success (%.3f s)' % (task_id, seconds))
+            printout('%s: success (%.3f s)' % (task_id, took))
             if run.message:
                 printout(run.message)
             return 0
-        printerr('%s: FAILURE (%.3f s)' % (task_id, seconds))
+        printerr('%s: FAILURE (%.3f s)' % (task_id, took))
         printerr(run.message)
         return 1
 
@@ -187,7 +186,7 @@ class CronAdmin(Component):
             registry.flush(env)
             time.sleep(0.1)
         left = registry.going()
-        now = int(time.time() * 1e6)
+        now = now_us()
         for run in left:
             try:
                 history.finish(env, run.id, now, 'interrupted',

@@ -11,13 +11,13 @@ the rules for occurrences that come late (misfire grace, catch-up).
 
 Pure: no Trac, no database. A schedule is anything with `next_after(dt)`,
 `confirm(dt)`, `tz`, `key`, `task_id`, `type_id` and `catch_up` (see
-`core.Schedule`); instants are µs since the epoch."""
+`scheduler.Schedule`); instants are µs since the epoch."""
 
 import collections
 import heapq
 import logging
 
-from traccron.times import SECOND, from_us, to_us
+from traccron.times import MINUTE, SECOND, from_us, to_us
 
 #: At most this many occurrences of one schedule are recorded `missed`
 #: at once; older ones are only counted in the log.
@@ -237,7 +237,7 @@ def last_occurrences(schedule, after, until, limit, confirm):
     fires in (`after`, `until`], and how many there are in all (`None`
     when more than were looked at). Looks back over a growing span, so
     that a long downtime costs little."""
-    span = 60 * SECOND
+    span = MINUTE
     while True:
         start = max(after, until - span)
         window = collections.deque(maxlen=limit)

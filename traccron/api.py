@@ -36,13 +36,14 @@ class ICronTask(Interface):
 class ISchedulerType(Interface):
     """A kind of schedule, configured as `<task>.<type id>` in trac.ini.
 
-    A scheduler type may also define
-    `next_trigger_time(self, task, value, after)`: it returns the first
-    aware `datetime` strictly after the aware `datetime` `after` at which
-    the schedule value `value` fires, or `None` if it never fires again,
-    and raises `ValueError` for an invalid value. Where it is defined the
-    ticker sleeps until that instant; otherwise it asks `isTriggerTime`
-    once a minute.
+    `getId`, `getHint` and `isTriggerTime` are the original API. A type
+    may also offer the protocol below (the bundled types do): `compile`
+    and `split_values`, or only `next_trigger_time`. Where it does, the
+    ticker sleeps until the next instant of each schedule; a type with
+    only `isTriggerTime` is asked once a minute (`traccron.compat`).
+    Invalid values raise `ValueError` with a message that names what is
+    wrong and the expected form; the schedule is then left out and the
+    problem reported with its key (it never stops other schedules).
     """
 
     def getId(self):
@@ -55,6 +56,23 @@ class ISchedulerType(Interface):
         """Return whether `task` must run at `currentTime`, a
         `time.struct_time` in the scheduler's time zone (to the minute).
         """
+
+    def compile(self, value, tz):
+        """Optional. Return the trigger of one schedule value in the zone
+        `tz` (a `tzinfo`): an object whose `next_after(dt)` gives the
+        first aware `datetime` strictly after the aware `dt` at which it
+        fires, or `None` if it never fires again. Called once per value
+        whenever `[traccron]` changes, so parse here, not in
+        `next_after`."""
+
+    def split_values(self, raw):
+        """Optional. Return the single values of `raw`, the value of
+        `<task>.<type id>` (by default it is split on commas)."""
+
+    def next_trigger_time(self, task, value, after):
+        """Optional. Return the first aware `datetime` strictly after the
+        aware `after` at which the schedule value `value` fires, or
+        `None`. Used when the type has no `compile`."""
 
 
 class ITaskEventListener(Interface):

@@ -6,25 +6,23 @@
 # This software is licensed as described in the file COPYING, which
 # you should have received as part of this distribution.
 
-"""Reading and writing the `[traccron]` section of trac.ini."""
+"""Reading and writing the `[traccron]` section of trac.ini, through
+its schema (`traccron.settings`)."""
 
-import collections
-import os
-import re
-import zoneinfo
-
-from trac.config import BoolOption, IntOption, Option
+from trac.config import ConfigSection
 from trac.core import Component
-from trac.util import as_bool
 
-SECTION = 'traccron'
+from traccron import settings
+from traccron.settings import (SECTION, ConfigError, boolean, split_list,
+                               whole_number)
 
-RUN_MODES = ('cluster', 'local')
+__all__ = ['SECTION', 'ConfigError', 'CronConfig', 'NUMBERS', 'boolean',
+           'number_rule', 'or_default', 'split_list', 'whole_number']
 
-_DIGITS = re.compile(r'[0-9]+')
-_TRUE_WORDS = ('yes', 'true', 'enabled', 'on')
-_FALSE_WORDS = ('no', 'false', 'disabled', 'off')
-_BOOL_SUFFIXES = ('.enabled', '.only_error', 'catch_up')
+#: The whole-number keys by name; `*.max_instances` is that key of
+#: every task. (Kept for the admin panels: `settings.parse` replaces it.)
+NUMBERS = dict((s.key.replace(settings.TASK, '*'), s)
+               for s in settings.SCHEMA if s.kind == 'number')
 
 
 def _key(obj):
@@ -32,119 +30,10 @@ def _key(obj):
     return obj if isinstance(obj, str) else obj.getId()
 
 
-def split_list(value):
-    """Split a comma-separated value into its stripped, non-empty parts."""
-    return [v.strip() for v in (value or '').split(',') if v.strip()]
-
-
-def whole_number(text):
-    """The whole number written in `text` with the digits 0-9 (blanks
-    around allowed, at most 100 digits after leading zeros), or `None`.
-    The one parser of whole numbers of TracCron: `str.isdigit` and `int`
-    also take `²`, `٣`, `+1` or `1_000`, and `int` refuses thousands of
-    digits."""
-    text = (text or '').strip()
-    if not _DIGITS.fullmatch(text):
-        return None
-    digits = text.lstrip('0') or '0'
-    return int(digits) if len(digits) <= 100 else None
-
-
-def boolean(text):
-    """`text` read as a boolean as Trac reads one (`as_bool`: a number,
-    or yes/true/enabled/on, no/false/disabled/off); an empty text is
-    false. `None` when it is neither."""
-    text = (text or '').strip()
-    if not text:
-        return False
-    try:
-        return bool(float(text))
-    except ValueError:
-        text = text.lower()
-    if text in _TRUE_WORDS:
-        return True
-    if text in _FALSE_WORDS:
-        return False
-    return None
-
-
-class Number(collections.namedtuple('Number', 'default minimum maximum')):
-    """The rule of a whole-number key. The maxima keep every duration
-    that the ticker derives within 64-bit microseconds."""
-
-    def parse(self, key, value):
-        """`value` of `key` as a number: the default when empty; raises
-        `ConfigError` when invalid."""
-        text = (value or '').strip()
-        if not text:
-            return self.default
-        reason = self.reason(text)
-        if reason:
-            raise ConfigError(key, value, reason, self.default)
-        return whole_number(text)
-
-    def reason(self, text):
-        """Why `text` is not a valid value, or `None`."""
-        number = whole_number(text)
-        if number is None or number < self.minimum:
-            return 'expected a whole number >= %d' % self.minimum
-        if number > self.maximum:
-            return 'expected a whole number <= %d' % self.maximum
-        return None
-
-
-#: The whole-number keys; `*.max_instances` is that key of every task.
-NUMBERS = {
-    'ticker_interval': Number(1, 1, 10 ** 6),           # minutes
-    'misfire_grace': Number(60, 0, 10 ** 9),            # seconds
-    'history_days': Number(400, 0, 10 ** 6),
-    'lease_seconds': Number(300, 1, 10 ** 9),
-    'email_task_event.limit': Number(1, 1, 10 ** 6),
-    'ticket_deadline.days_before': Number(3, 0, 10 ** 6),
-    '*.max_instances': Number(1, 1, 10 ** 6),
-    'log_capture_bytes': Number(64 * 1024, 0, 10 ** 9),
-}
-
-
 def number_rule(key):
-    """The `Number` of `key`, or `None` when it is not a whole number."""
-    rule = NUMBERS.get(key)
-    if rule is None and key.endswith('.max_instances'):
-        rule = NUMBERS['*.max_instances']
-    return rule
-
-
-def is_bool_key(key):
-    """Whether `key` holds a boolean."""
-    return key == 'ticker_enabled' or key.endswith(_BOOL_SUFFIXES)
-
-
-def local_zone():
-    """Return the server's local zone as a `ZoneInfo` (UTC if unknown)."""
-    name = os.environ.get('TZ', '').lstrip(':')
-    if name:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            pass
-    try:
-        with open('/etc/localtime', 'rb') as f:
-            return zoneinfo.ZoneInfo.from_file(f, key='localtime')
-    except (OSError, ValueError):
-        return zoneinfo.ZoneInfo('UTC')
-
-
-class ConfigError(ValueError):
-    """An invalid value in `[traccron]`; `key` names the trac.ini key,
-    `default` is the value used instead."""
-
-    def __init__(self, key, value, message, default=None):
-        self.key = key
-        self.value = value
-        ValueError.__init__(self, '[traccron] %s = %s: %s'
-                            % (key, value, message))
-        self.reason = message
-        self.default = default
+    """The setting of `key` when it holds a whole number, else `None`."""
+    setting = settings.lookup(key)
+    return setting if setting and setting.kind == 'number' else None
 
 
 def or_default(getter, *args):
@@ -158,77 +47,34 @@ def or_default(getter, *args):
 
 class CronConfig(Component):
     """Access to the `[traccron]` section (the original plugin's API:
-    `CronConfig(env)` keeps working)."""
+    `CronConfig(env)` keeps working).
 
-    ticker_enabled = BoolOption(SECTION, 'ticker_enabled', 'true',
-        """Master switch of the scheduler. When false, no ticker thread is
-        started and no task runs.""")
+    The attributes named after the keys give their values, or their
+    defaults while trac.ini holds an invalid value; the getters of
+    whole numbers, zones and run modes raise `ConfigError` for it
+    (`or_default` gives the default instead); those of booleans return
+    the default."""
 
-    ticker_interval = IntOption(SECTION, 'ticker_interval',
-                                NUMBERS['ticker_interval'].default,
-        """Longest time, in minutes, the ticker sleeps when nothing is due.
-        Fire times do not depend on it; it is kept for compatibility.""")
+    section = ConfigSection(SECTION, settings.section_doc())
 
-    timezone_name = Option(SECTION, 'timezone', '',
-        """IANA name of the time zone in which schedules are read, such as
-        `Europe/Paris`. Empty means the server's local zone.""")
-
-    misfire_grace = IntOption(SECTION, 'misfire_grace',
-                              NUMBERS['misfire_grace'].default,
-        """Seconds a run may start after its scheduled time and still run.
-        A later occurrence is recorded as `missed`.""")
-
-    catch_up = BoolOption(SECTION, 'catch_up', 'false',
-        """After downtime, run each schedule's missed occurrences once (one
-        run, recorded with the latest missed time). When false they are
-        recorded as `missed`. `<task>.catch_up` overrides it per task.""")
-
-    history_days = IntOption(SECTION, 'history_days',
-                             NUMBERS['history_days'].default,
-        """History rows older than this many days are purged. `0` keeps
-        every row.""")
-
-    lease_seconds = IntOption(SECTION, 'lease_seconds',
-                              NUMBERS['lease_seconds'].default,
-        """Seconds a run may go without a heartbeat from its process before
-        another process records it as `interrupted`.""")
-
-    log_capture_bytes = IntOption(SECTION, 'log_capture_bytes',
-                                  NUMBERS['log_capture_bytes'].default,
-        """Bytes of the log lines a run writes that are kept with it and
-        shown on its page; past that, the log ends with a "truncated"
-        marker. `0` captures nothing. Only lines that pass `[logging]
-        log_level` are seen.""")
-
-    email_limit = IntOption(SECTION, 'email_task_event.limit',
-                            NUMBERS['email_task_event.limit'].default,
-        """Number of runs collected before the email listener sends one
-        summary mail.""")
-
-    email_recipient = Option(SECTION, 'email_task_event.recipient', '',
-        """Comma-separated user names or addresses that receive the email
-        listener's mails. No mail is sent when empty.""")
-
-    email_only_error = BoolOption(SECTION, 'email_task_event.only_error',
-                                  'false',
-        """When true, the email listener mails failed runs only.""")
-
-    unreachable_milestone_recipient = Option(SECTION,
-        'unreachable_milestone.recipient', '',
-        """Comma-separated user names or addresses (the release managers)
-        told about open tickets of a milestone that is due soon.""")
-
-    def __init__(self):
-        self.section = self.config[SECTION]
+    ticker_enabled = settings.option('ticker_enabled')
+    ticker_interval = settings.option('ticker_interval')
+    timezone = settings.option('timezone')
+    misfire_grace = settings.option('misfire_grace')
+    catch_up = settings.option('catch_up')
+    history_days = settings.option('history_days')
+    lease_seconds = settings.option('lease_seconds')
+    log_capture_bytes = settings.option('log_capture_bytes')
+    email_limit = settings.option('email_task_event.limit')
+    email_recipient = settings.option('email_task_event.recipient')
+    email_only_error = settings.option('email_task_event.only_error')
+    unreachable_milestone_recipient = settings.option(
+        'unreachable_milestone.recipient')
 
     # Global settings
 
-    # The getters of whole numbers raise `ConfigError` for an invalid
-    # value (`or_default` gives the default instead); those of booleans
-    # return the default.
-
     def get_ticker_enabled(self):
-        return self._get_bool('ticker_enabled', True)
+        return self.ticker_enabled
 
     def set_ticker_enabled(self, value):
         self._set('ticker_enabled', value)
@@ -241,18 +87,8 @@ class CronConfig(Component):
         self._set('ticker_interval', value)
 
     def get_timezone(self):
-        """The zone in which schedules are read, as a `tzinfo`; raises
-        `ConfigError` for an unknown name."""
-        name = self.section.get('timezone', '').strip()
-        if not name:
-            return local_zone()
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            # OSError: a directory (`Europe`) or a name too long
-            raise ConfigError('timezone', name,
-                              'unknown time zone (expected an IANA name '
-                              'such as Europe/Paris)', local_zone())
+        """The zone in which schedules are read, as a `tzinfo`."""
+        return self._read('timezone')
 
     def get_misfire_grace(self):
         return self.get_number('misfire_grace')
@@ -264,13 +100,13 @@ class CronConfig(Component):
         return self.get_number('lease_seconds')
 
     def get_number(self, key):
-        """The value of the whole-number key `key` (see `NUMBERS`)."""
-        return number_rule(key).parse(key, self.section.get(key, ''))
+        """The value of the whole-number key `key`."""
+        return number_rule(key).read(self.section, key)
 
     # Tasks
 
     def is_task_enabled(self, task):
-        return self._get_bool(_key(task) + '.enabled', True)
+        return self._value(_key(task) + '.enabled')
 
     def set_task_enabled(self, task, value):
         self._set(_key(task) + '.enabled', value)
@@ -279,23 +115,16 @@ class CronConfig(Component):
         return self.get_number(_key(task) + '.max_instances')
 
     def get_run_mode(self, task):
-        key = _key(task) + '.run_mode'
-        value = self.section.get(key, 'cluster').strip().lower() or 'cluster'
-        if value not in RUN_MODES:
-            raise ConfigError(key, value, 'expected cluster or local',
-                              'cluster')
-        return value
+        return self._read(_key(task) + '.run_mode')
 
     def get_catch_up(self, task):
-        return self._get_bool(_key(task) + '.catch_up',
-                              self._get_bool('catch_up', False))
+        return self._value(_key(task) + '.catch_up', self.catch_up)
 
     # Schedules
 
     def get_schedule_value(self, task, schedule_type):
         """The raw value of `<task>.<type>`, or `None` when unset."""
-        value = self.section.get('%s.%s' % (_key(task), _key(schedule_type)))
-        return value.strip() if value and value.strip() else None
+        return self._read('%s.%s' % (_key(task), _key(schedule_type)))
 
     def get_schedule_value_list(self, task, schedule_type):
         return split_list(self.get_schedule_value(task, schedule_type))
@@ -304,8 +133,8 @@ class CronConfig(Component):
         self._set('%s.%s' % (_key(task), _key(schedule_type)), value)
 
     def is_schedule_enabled(self, task, schedule_type):
-        return self._get_bool(
-            '%s.%s.enabled' % (_key(task), _key(schedule_type)), True)
+        return self._value(
+            '%s.%s.enabled' % (_key(task), _key(schedule_type)))
 
     def set_schedule_enabled(self, task, schedule_type, value):
         self._set('%s.%s.enabled' % (_key(task), _key(schedule_type)), value)
@@ -316,7 +145,8 @@ class CronConfig(Component):
         return value.strip() if value and value.strip() else None
 
     def get_schedule_arg_list(self, task, schedule_type):
-        return split_list(self.get_schedule_arg(task, schedule_type))
+        return list(self._read('%s.%s.arg' % (_key(task),
+                                              _key(schedule_type))))
 
     def set_schedule_arg(self, task, schedule_type, value):
         self._set('%s.%s.arg' % (_key(task), _key(schedule_type)), value)
@@ -324,7 +154,7 @@ class CronConfig(Component):
     # Listeners
 
     def is_task_listener_enabled(self, listener):
-        return self._get_bool(_key(listener) + '.enabled', True)
+        return self._value(_key(listener) + '.enabled')
 
     def set_task_listener_enabled(self, listener, value):
         self._set(_key(listener) + '.enabled', value)
@@ -339,53 +169,33 @@ class CronConfig(Component):
         return self.section.get('email_task_event.recipient', '')
 
     def get_email_notifier_task_recipient_list(self):
-        return split_list(self.get_email_notifier_task_recipient())
+        return list(self.email_recipient)
 
     def set_email_notifier_task_recipient(self, value):
         self._set('email_task_event.recipient', value)
 
     def is_email_notifier_only_error(self):
-        return self._get_bool('email_task_event.only_error', False)
+        return self.email_only_error
 
     def set_email_notifier_only_error(self, value):
         self._set('email_task_event.only_error', value)
 
     def get_unreachable_milestone_task_recipient_list(self):
-        return split_list(
-            self.section.get('unreachable_milestone.recipient', ''))
+        return list(self.unreachable_milestone_recipient)
 
-    def set_unreachable_milestone_task_recipient(self, value):
-        self._set('unreachable_milestone.recipient', value)
-
-    # Writing
-
-    def save(self):
-        self.config.save()
+    # Reading and writing through the schema
 
     def fingerprint(self):
         """A value that changes whenever `[traccron]` changes."""
         return tuple(sorted(self.config.options(SECTION)))
 
+    def _read(self, key):
+        """The value of `key`; raises `ConfigError` when invalid."""
+        return settings.lookup(key).read(self.section, key)
+
+    def _value(self, key, default=None):
+        """The value of `key`, or its default when invalid."""
+        return settings.lookup(key).value(self.section, key, default)
+
     def _set(self, key, value):
-        if isinstance(value, bool):
-            value = 'true' if value else 'false'
-        self.section.set(key, '' if value is None else str(value))
-
-    def check_value(self, key):
-        """Raise `ConfigError` when `key` holds an invalid whole number or
-        boolean; keys of other kinds are not looked at."""
-        if number_rule(key) is not None:
-            self.get_number(key)
-        elif is_bool_key(key):
-            value = self.section.get(key)
-            if boolean(value) is None:
-                raise ConfigError(key, value, 'expected true or false')
-
-    def _get_bool(self, key, default):
-        raw = self.section.get(key, None)
-        value = None if raw is None else boolean(raw)
-        return default if value is None else value
-
-
-def is_true(value):
-    return as_bool(value)
+        settings.write(self.section, key, value)

@@ -7,131 +7,38 @@
 # you should have received as part of this distribution.
 
 """The Core component: the registry of tasks, scheduler types and
-listeners, the reading of `[traccron]` into schedules, and the running of
-one task."""
+listeners, and the running of one task."""
 
-import collections
-import difflib
 import threading
 import time
 import traceback
-from datetime import datetime, timedelta, timezone
 
 from trac.config import Option
-from trac.core import Component, ExtensionPoint, implements
-from trac.util import as_bool
+from trac.core import Component, ExtensionPoint
 
-from traccron import capture, history
-from traccron.api import (ICronTask, IHistoryTaskExecutionStore,
-                          ISchedulerType, ITaskEventListener, TaskRun,
-                          set_current_run)
-from traccron.config import (SECTION, ConfigError, CronConfig, local_zone,
-                             or_default)
+from traccron import capture, history, scheduler, settings
+from traccron.api import (ICronTask, ISchedulerType, ITaskEventListener,
+                          TaskRun, set_current_run)
+from traccron.config import SECTION, CronConfig, or_default
 from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
                                  spawn_thread)
 from traccron.housekeeping import LeaseWatch
-from traccron.scheduler import schedule_values
-from traccron.times import from_us, to_us
+from traccron.scheduler import Schedule
+from traccron.settings import Problem
+from traccron.times import from_us, now_us
 
-__all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule']
-
-UTC = timezone.utc
-
-_GLOBAL_KEYS = ('ticker_enabled', 'ticker_interval', 'timezone',
-                'misfire_grace', 'catch_up', 'history_days',
-                'lease_seconds')
-_TASK_KEYS = ('enabled', 'max_instances', 'run_mode', 'catch_up')
-
-
-class Problem(collections.namedtuple('Problem', 'key value message')):
-    """Something wrong in `[traccron]`: the key, its value and why."""
-
-    def __str__(self):
-        return '[%s] %s = %s: %s' % (SECTION, self.key, self.value,
-                                     self.message)
-
-
-class _Trigger(object):
-    """A schedule value of a scheduler type that only offers
-    `next_trigger_time`."""
-
-    def __init__(self, stype, task, value):
-        self.stype, self.task, self.value = stype, task, value
-
-    def next_after(self, dt):
-        return self.stype.next_trigger_time(self.task, self.value, dt)
-
-
-class _EveryMinute(object):
-    """For a scheduler type with only `isTriggerTime`: every minute
-    boundary is a candidate, confirmed by asking the type."""
-
-    def next_after(self, dt):
-        us = to_us(dt)
-        return from_us(us - us % 60000000 + 60000000, dt.tzinfo)
-
-
-class Schedule(object):
-    """The schedules of one task for one scheduler type: the instants are
-    those of any of its values, each instant once."""
-
-    __slots__ = ('task', 'task_id', 'type_id', 'args', 'triggers', 'stype',
-                 'legacy', 'max_instances', 'run_mode', 'tz', 'catch_up')
-
-    def __init__(self, task, stype, args, triggers, legacy, max_instances,
-                 run_mode, tz, catch_up=False):
-        self.task = task
-        self.task_id = task.getId()
-        self.stype = stype
-        self.type_id = stype.getId()
-        self.args = tuple(args)
-        self.triggers = triggers
-        self.legacy = legacy
-        self.max_instances = max_instances
-        self.run_mode = run_mode
-        self.tz = tz
-        self.catch_up = catch_up
-
-    @property
-    def key(self):
-        return '%s.%s' % (self.task_id, self.type_id)
-
-    def next_after(self, dt):
-        """The first instant strictly after `dt` (aware), or `None`."""
-        dt = dt.astimezone(self.tz)
-        found = None
-        for trigger in self.triggers:
-            nxt = trigger.next_after(dt)
-            if nxt is not None and (found is None or to_us(nxt) <
-                                    to_us(found)):
-                found = nxt
-        return found
-
-    def confirm(self, fire):
-        """Whether the occurrence at `fire` really fires (asks the
-        scheduler type when it only has the old API)."""
-        if not self.legacy:
-            return True
-        return bool(self.stype.isTriggerTime(
-            self.task, fire.astimezone(self.tz).timetuple()))
-
-    def history_schedule(self, local_key):
-        """The value of the `schedule` column for this schedule's runs;
-        `local_key` names this process for `run_mode = local` (see
-        `dispatcher.local_key`)."""
-        if self.run_mode == 'local':
-            return '%s@%s' % (self.type_id, local_key)
-        return self.type_id
+# Importable from here, as the original API and older modules had them.
+__all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule',
+           'from_us']
 
 
 class Core(Component):
-    """Runs tasks on schedules: reads `[traccron]`, keeps the registry of
-    tasks, scheduler types and listeners, and runs one task."""
+    """Keeps the registry of tasks, scheduler types and listeners, reads
+    `[traccron]` into schedules, and runs one task."""
 
     tasks = ExtensionPoint(ICronTask)
     scheduler_types = ExtensionPoint(ISchedulerType)
     listeners = ExtensionPoint(ITaskEventListener)
-    stores = ExtensionPoint(IHistoryTaskExecutionStore)
 
     # Registry
 
@@ -161,46 +68,21 @@ class Core(Component):
         return [l for l in self.get_task_listener_list()
                 if config.is_task_listener_enabled(l.getId())]
 
-    # Reading the configuration
+    # The configuration of these components
 
-    def timezone(self, problems=None):
-        try:
-            return CronConfig(self.env).get_timezone()
-        except ConfigError as e:
-            if problems is not None:
-                problems.append(Problem(e.key, e.value, e.reason))
-            return local_zone()
+    def timezone(self):
+        """The zone of the schedules (the server's while `timezone` is
+        invalid)."""
+        return CronConfig(self.env).timezone
 
     def build_schedules(self, after=None):
         """Return `(schedules, problems)`: the enabled schedules and every
-        problem found in `[traccron]`. `after` (aware) is the instant from
-        which "never fires" is judged; default now."""
+        problem found in `[traccron]` (see `scheduler.build_schedules`)."""
         config = CronConfig(self.env)
-        problems = []
-        tz = self.timezone(problems)
-        after = (after or datetime.now(UTC)).astimezone(tz)
-        schedules = []
-        for task in self.get_task_list():
-            task_id = task.getId()
-            run_mode = self._checked(problems, 'cluster', config.get_run_mode,
-                                     task_id)
-            max_instances = self._checked(problems, 1,
-                                          config.get_max_instances, task_id)
-            for stype in self.get_supported_schedulers():
-                raw = config.get_schedule_value(task_id, stype.getId())
-                if not raw:
-                    continue
-                triggers, legacy = self._triggers(task, stype, raw, tz,
-                                                  after, problems)
-                if (triggers and config.is_task_enabled(task_id) and
-                        config.is_schedule_enabled(task_id, stype.getId())):
-                    schedules.append(Schedule(
-                        task, stype,
-                        config.get_schedule_arg_list(task_id, stype.getId()),
-                        triggers, legacy, max_instances, run_mode, tz,
-                        config.get_catch_up(task_id)))
-        problems.extend(self._invalid_values(config))
-        problems.extend(self._unknown_keys())
+        schedules, problems = scheduler.build_schedules(
+            config, self.get_task_list(), self.get_supported_schedulers(),
+            after, self.log)
+        problems.extend(settings.check(config.section, self._known()))
         return schedules, problems
 
     def check(self):
@@ -209,98 +91,29 @@ class Core(Component):
 
     def check_schedule_value(self, task_id, type_id, raw, after=None):
         """Return the problems of `raw` as the value of
-        `<task_id>.<type_id>`, without touching the configuration: the
-        same parsing the ticker does."""
+        `<task_id>.<type_id>`, without touching the configuration."""
         task = self.get_task(task_id)
         stype = self.get_scheduler_type(type_id)
-        key = '%s.%s' % (task_id, type_id)
         if task is None or stype is None:
-            return [Problem(key, raw, 'no such task or scheduler type')]
-        if not (raw or '').strip():
-            return []
-        problems = []
-        tz = self.timezone(problems)
-        after = (after or datetime.now(UTC)).astimezone(tz)
-        self._triggers(task, stype, raw, tz, after, problems)
-        return problems
-
-    def _checked(self, problems, default, getter, *args):
-        try:
-            return getter(*args)
-        except ConfigError as e:
-            problems.append(Problem(e.key, e.value, e.reason))
-            return default
-
-    def _triggers(self, task, stype, raw, tz, after, problems):
-        key = '%s.%s' % (task.getId(), stype.getId())
-        compile_ = getattr(stype, 'compile', None)
-        if compile_ is None and not hasattr(stype, 'next_trigger_time'):
-            return [_EveryMinute()], True
-        triggers = []
-        for value in schedule_values(stype, raw):
-            try:
-                if compile_ is not None:
-                    trigger = compile_(value, tz)
-                else:
-                    trigger = _Trigger(stype, task, value)
-                first = trigger.next_after(after)
-            except ValueError as e:
-                problems.append(Problem(key, value, str(e)))
-                continue
-            except Exception as e:
-                self.log.error('Scheduler type %s failed on %s = %s',
-                               stype.getId(), key, value, exc_info=True)
-                problems.append(Problem(key, value, 'scheduler type '
-                                        'failed: %s' % e))
-                continue
-            if first is None:
-                problems.append(Problem(key, value,
-                                        'this schedule never fires'))
-                continue
-            triggers.append(trigger)
-        return triggers, False
-
-    def _invalid_values(self, config):
-        """The problems of the whole numbers and booleans of every key,
-        but `<task>.max_instances`: `build_schedules` reports those of
-        the tasks it reads, and the key of any other task is unknown."""
-        for key in config.section:
-            if key.endswith('.max_instances'):
-                continue
-            try:
-                config.check_value(key)
-            except ConfigError as e:
-                yield Problem(e.key, e.value, e.reason)
+            return [Problem('%s.%s' % (task_id, type_id), raw,
+                            'no such task or scheduler type')]
+        return scheduler.check_schedule_value(CronConfig(self.env), task,
+                                              stype, raw, after, self.log)
 
     def known_keys(self):
         """Every key that `[traccron]` may hold with the components that
         are enabled."""
-        known = set(_GLOBAL_KEYS)
-        known.update(name for (section, name)
-                     in Option.get_registry(self.compmgr) if
-                     section == SECTION)
-        types = [s.getId() for s in self.scheduler_types]
-        for task in self.tasks:
-            tid = task.getId()
-            known.update('%s.%s' % (tid, k) for k in _TASK_KEYS)
-            for t in types:
-                known.update(('%s.%s' % (tid, t), '%s.%s.enabled' % (tid, t),
-                              '%s.%s.arg' % (tid, t)))
-        for listener in self.listeners:
-            known.add(listener.getId() + '.enabled')
-        return known
+        return set(self._known())
 
-    def _unknown_keys(self):
-        known = self.known_keys()
-        section = self.config[SECTION]
-        for key in section:
-            if key in known:
-                continue
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            message = 'unknown key, ignored'
-            if close:
-                message += '; did you mean %s?' % close[0]
-            yield Problem(key, section.get(key), message)
+    def _known(self):
+        known = settings.foreign(
+            name for (section, name) in Option.get_registry(self.compmgr)
+            if section == SECTION)
+        known.update(settings.expand(
+            (t.getId() for t in self.tasks),
+            (s.getId() for s in self.scheduler_types),
+            (l.getId() for l in self.listeners)))
+        return known
 
     # Running a task
 
@@ -316,11 +129,11 @@ class Core(Component):
         task = run.task
         notes = []
         set_current_run(run)
-        captured = capture.start(self.env, run, or_default(
-            CronConfig(self.env).get_number, 'log_capture_bytes'))
+        captured = capture.start(self.env, run,
+                                 CronConfig(self.env).log_capture_bytes)
         try:
             if run.started is None:
-                run.started = int(clock.time() * 1e6)
+                run.started = now_us(clock)
             listeners = self._listeners(notes)
             for listener in listeners:
                 self._call_listener(listener, 'onStartTask', notes, task)
@@ -334,7 +147,7 @@ class Core(Component):
                                run.message)
             else:
                 run.success = True
-            run.ended = int(clock.time() * 1e6)
+            run.ended = now_us(clock)
             for listener in listeners:
                 self._call_listener(listener, 'onEndTask', notes, task,
                                     run.success)
@@ -388,14 +201,11 @@ class Core(Component):
         if task is None:
             raise ValueError('no task %r' % task_id)
         config = CronConfig(self.env)
-        problems = []
-        max_instances = self._checked(problems, 1, config.get_max_instances,
-                                      task_id)
-        run_mode = self._checked(problems, 'cluster', config.get_run_mode,
-                                 task_id)
+        max_instances = or_default(config.get_max_instances, task_id)
+        run_mode = or_default(config.get_run_mode, task_id)
         registry = registry_for(self.env.path)
         runner = history.runner_id()
-        now = int(clock.time() * 1e6)
+        now = now_us(clock)
         # A run of a process gone from this host (a recycled worker) must
         # not hold back this one until its lease ends, even where no
         # ticker runs to notice it.

@@ -24,7 +24,7 @@ from trac.env import env_cache, env_cache_lock, open_environment
 
 from traccron import capture, history
 from traccron.api import TaskRun
-from traccron.config import ConfigError, CronConfig
+from traccron.config import CronConfig
 from traccron.times import SECOND, from_us
 
 #: Seconds an idle worker thread waits for a run before it ends.
@@ -341,10 +341,7 @@ class RunRegistry(object):
 
 
 def _lease(env):
-    try:
-        return CronConfig(env).get_lease_seconds()
-    except ConfigError:
-        return 300
+    return CronConfig(env).lease_seconds
 
 
 _registries = {}

@@ -28,8 +28,13 @@ from trac.core import Component, ExtensionPoint, implements
 from trac.db.api import DatabaseManager
 
 from traccron.api import ICronTask, IHistoryTaskExecutionStore
-from traccron.config import ConfigError, CronConfig
+from traccron import compat
+from traccron.config import CronConfig
 from traccron.db import VERSION_NAME
+from traccron.times import SECOND, now_us, seconds
+
+#: The old API's in-memory store, importable from here as it was.
+MemoryHistoryStore = compat.MemoryHistoryStore
 
 STATUSES = ('running', 'success', 'failure', 'skipped', 'missed',
             'interrupted')
@@ -129,7 +134,7 @@ class Row(collections.namedtuple('Row', _COLUMNS)):
     def duration(self):
         if self.started is None or self.ended is None:
             return None
-        return (self.ended - self.started) / 1e6
+        return seconds(self.ended - self.started)
 
 
 class Claim(object):
@@ -418,7 +423,7 @@ def storable(message):
 def _iso(us):
     if us is None:
         return 'an unknown time'
-    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(us / 1e6))
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(seconds(us)))
 
 
 class _Outcome(object):
@@ -476,20 +481,13 @@ def clear(env, keep_after=None):
     recent ones are the claims that keep a lagging process from running
     an occurrence again."""
     if keep_after is None:
-        grace = _config_seconds(env, 'misfire_grace', 60)
-        keep_after = int(time.time() * 1e6) - (grace + 1) * 1000000
+        grace = CronConfig(env).misfire_grace
+        keep_after = now_us() - (grace + 1) * SECOND
     with env.db_transaction as db:
         db("""DELETE FROM cron_history WHERE status<>'running' AND
                 (fire_time<%s OR schedule IN ('manual', 'external'))
               """, (keep_after,))
         _purge_logs(db)
-
-
-def _config_seconds(env, key, default):
-    try:
-        return getattr(CronConfig(env), 'get_' + key)()
-    except ConfigError:
-        return default
 
 
 def _where(task=None, status=None, from_time=None, to_time=None):
@@ -533,21 +531,8 @@ def get(env, id):
     return Row(*rows[0]) if rows else None
 
 
-def _seconds(us):
-    return None if us is None else us / 1e6
-
-
-def _us(seconds):
-    return None if seconds is None else int(round(seconds * 1e6))
-
-
-def _store_filters(task, sucess, success):
-    """The task id and outcome asked of `getExecution` (the original
-    keyword `sucess` or `success`)."""
-    task_id = None
-    if task is not None:
-        task_id = task if isinstance(task, str) else task.getId()
-    return task_id, sucess if success is None else success
+def _us(secs):
+    return None if secs is None else int(round(secs * SECOND))
 
 
 class DbHistoryStore(Component):
@@ -578,51 +563,17 @@ class DbHistoryStore(Component):
 
     def getExecution(self, task=None, fromTime=None, toTime=None,
                      sucess=None, success=None):
-        task_id, success = _store_filters(task, sucess, success)
+        task_id, success = compat.store_filters(task, sucess,
+                                                       success)
         status = None if success is None else \
             ('success' if success else 'failure')
         by_id = dict((t.getId(), t) for t in self.tasks)
         rows = query(self.env, task=task_id, status=status,
                      from_time=_us(fromTime), to_time=_us(toTime))
-        return [(by_id.get(r.task, r.task), _seconds(r.started),
-                 _seconds(r.ended), r.status == 'success')
+        return [(by_id.get(r.task, r.task), seconds(r.started),
+                 seconds(r.ended), r.status == 'success')
                 for r in reversed(rows)
                 if r.status in ('success', 'failure')]
 
     def clear(self):
         clear(self.env)
-
-
-class MemoryHistoryStore(Component):
-    """The original in-memory history, kept for readers of the old API.
-    It holds the most recent runs of this process only (at most
-    `max_entries`); the database history is the record."""
-
-    implements(IHistoryTaskExecutionStore)
-
-    max_entries = 1000
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._entries = collections.deque(maxlen=self.max_entries)
-
-    def addExecution(self, task, start, end, success):
-        with self._lock:
-            self._entries.append((task, start, end, bool(success)))
-
-    def getExecution(self, task=None, fromTime=None, toTime=None,
-                     sucess=None, success=None):
-        task_id, success = _store_filters(task, sucess, success)
-        with self._lock:
-            entries = list(self._entries)
-        return [e for e in entries
-                if (task_id is None or
-                    (e[0] if isinstance(e[0], str) else e[0].getId())
-                    == task_id)
-                and (fromTime is None or e[1] >= fromTime)
-                and (toTime is None or e[1] <= toTime)
-                and (success is None or e[3] == bool(success))]
-
-    def clear(self):
-        with self._lock:
-            self._entries.clear()

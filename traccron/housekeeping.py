@@ -19,6 +19,7 @@ resumed from suspend therefore never make a live run look dead."""
 import os
 
 from traccron import history
+from traccron.times import DAY
 
 #: How often (seconds) old history rows are purged.
 PURGE_INTERVAL = 3600.0
@@ -115,4 +116,4 @@ def is_gone(runner, own=None):
 def purge(env, now, days):
     """Delete the history rows older than `days` days (0: keep all)."""
     if days:
-        history.purge(env, now - days * 86400 * 1000000)
+        history.purge(env, now - days * DAY)

@@ -16,10 +16,11 @@ from trac.core import Component, ExtensionPoint, implements
 
 from traccron.api import (IHistoryTaskExecutionStore, ITaskEventListener,
                           current_run)
-from traccron.config import CronConfig, or_default
+from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.history import DbHistoryStore
 from traccron.notification import CronMailer, CronMailEvent
+from traccron.times import seconds
 
 
 class HistoryTaskEvent(Component):
@@ -37,8 +38,8 @@ class HistoryTaskEvent(Component):
         run = current_run()
         if run is None or run.started is None:
             return
-        start = run.started / 1e6
-        end = (run.ended if run.ended is not None else run.started) / 1e6
+        start = seconds(run.started)
+        end = seconds(run.ended if run.ended is not None else run.started)
         for store in self.stores:
             if not isinstance(store, DbHistoryStore):
                 store.addExecution(task, start, end, bool(success))
@@ -74,7 +75,7 @@ class EmailTaskEvent(Component):
             return
         if success and config.is_email_notifier_only_error():
             return
-        limit = or_default(config.get_email_notifier_task_limit)
+        limit = config.email_limit
         entry = self._entry(task, success)
         with _buffers_lock:
             runs = _buffers.setdefault(self.env.path, [])
@@ -107,8 +108,8 @@ class EmailTaskEvent(Component):
         if run is None:
             return {'task': task.getId(), 'schedule': '', 'started': now,
                     'ended': now, 'success': bool(success), 'message': ''}
-        started = run.started / 1e6 if run.started is not None else now
-        ended = run.ended / 1e6 if run.ended is not None else now
+        started = seconds(run.started) if run.started is not None else now
+        ended = seconds(run.ended) if run.ended is not None else now
         return {'task': run.task_id, 'schedule': run.schedule,
                 'started': started, 'ended': ended,
                 'success': bool(success), 'message': run.message or ''}

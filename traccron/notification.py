@@ -39,6 +39,7 @@ from trac.util.text import exception_to_unicode, to_unicode
 from trac.web.chrome import Chrome, ITemplateProvider
 
 from traccron.api import current_run
+from traccron.times import from_us
 
 __all__ = ['CronMailEvent', 'CronMailer', 'Delivery', 'MailError']
 
@@ -404,4 +405,4 @@ def ticket_data(env, id, summary, status, owner, reporter, **more):
 
 def format_day(us, tz):
     """µs since the epoch as the date `YYYY-MM-DD` in `tz`."""
-    return datetime.fromtimestamp(us / 1e6, tz).strftime('%Y-%m-%d')
+    return from_us(us, tz).strftime('%Y-%m-%d')

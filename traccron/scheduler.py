@@ -6,21 +6,27 @@
 # This software is licensed as described in the file COPYING, which
 # you should have received as part of this distribution.
 
-"""The bundled scheduler types: hourly, daily, weekly, monthly and cron.
+"""Schedules: the bundled scheduler types (hourly, daily, weekly, monthly
+and cron), and the compiling of the `[traccron]` values of every task
+into `Schedule`s.
 
-Each value is parsed once into numbers and then into the equivalent cron
-expression, so that every type follows the same daylight-saving rules
-(SPEC §5): `daily 02h30` behaves exactly like `30 2 * * *`.
+Each value of a bundled type is parsed once into numbers and then into
+the equivalent cron expression, so that every type follows the same
+daylight-saving rules (SPEC §5): `daily 02h30` behaves exactly like
+`30 2 * * *`.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 
 from trac.core import Component, implements
 
 from traccron.api import ISchedulerType
-from traccron.config import CronConfig, whole_number
+from traccron.compat import EveryMinute, TriggerTimeFromCompile
+from traccron.config import or_default
 from traccron.cron import CronExpression, split_expressions
+from traccron.settings import Problem, whole_number
+from traccron.times import UTC, to_us
 
 
 def _number(text, what, low, high, form):
@@ -88,9 +94,10 @@ def _parse_day_at(text, what, low, high, form):
     return (day,) + _parse_time(parts[1], form)
 
 
-class _SchedulerTypeBase(Component):
+class _SchedulerTypeBase(TriggerTimeFromCompile, Component):
     """Common part of the bundled scheduler types: a value is compiled once
-    per zone into an object with `next_after(dt)`."""
+    per zone into an object with `next_after(dt)` (the protocol of
+    `ISchedulerType`)."""
 
     abstract = True
 
@@ -114,18 +121,14 @@ class _SchedulerTypeBase(Component):
         """The cron expression equivalent to one schedule value."""
         return cls.to_cron(cls.parse(value))
 
+    @staticmethod
+    def split_values(raw):
+        """The single values of `raw`, split on commas; empty items are
+        kept so that `17, , 18` is reported, not ignored."""
+        return [value.strip() for value in raw.split(',')]
+
     def next_trigger_time(self, task, value, after):
         return self.compile(value, after.tzinfo).next_after(after)
-
-    def isTriggerTime(self, task, currentTime):
-        config = CronConfig(self.env)
-        for value in config.get_schedule_value_list(task, self.type_id):
-            try:
-                if self.matches(self.parse(value), currentTime):
-                    return True
-            except ValueError:
-                continue
-        return False
 
 
 @lru_cache(maxsize=4096)
@@ -150,9 +153,6 @@ class HourlyScheduler(_SchedulerTypeBase):
     def to_cron(fields):
         return '%d * * * *' % fields
 
-    @staticmethod
-    def matches(fields, t):
-        return t.tm_min == fields[0]
 
 
 class DailyScheduler(_SchedulerTypeBase):
@@ -173,9 +173,6 @@ class DailyScheduler(_SchedulerTypeBase):
         hour, minute = fields
         return '%d %d * * *' % (minute, hour)
 
-    @staticmethod
-    def matches(fields, t):
-        return (t.tm_hour, t.tm_min) == fields
 
 
 class WeeklyScheduler(_SchedulerTypeBase):
@@ -197,9 +194,6 @@ class WeeklyScheduler(_SchedulerTypeBase):
         # cron counts from Sunday = 0; this type from Monday = 0.
         return '%d %d * * %d' % (minute, hour, (day + 1) % 7)
 
-    @staticmethod
-    def matches(fields, t):
-        return (t.tm_wday, t.tm_hour, t.tm_min) == fields
 
 
 class MonthlyScheduler(_SchedulerTypeBase):
@@ -221,19 +215,6 @@ class MonthlyScheduler(_SchedulerTypeBase):
         day, hour, minute = fields
         return '%d %d %d * *' % (minute, hour, day)
 
-    @staticmethod
-    def matches(fields, t):
-        return (t.tm_mday, t.tm_hour, t.tm_min) == fields
-
-
-def schedule_values(stype, raw):
-    """Split the raw value of `<task>.<type>` into single values, with the
-    rule of the scheduler type (cron expressions contain commas)."""
-    splitter = getattr(stype, 'split_values', None)
-    if splitter is not None:
-        return splitter(raw)
-    # Empty items are kept so that `17, , 18` is reported, not ignored.
-    return [value.strip() for value in raw.split(',')]
 
 
 class CronScheduler(_SchedulerTypeBase):
@@ -256,29 +237,154 @@ class CronScheduler(_SchedulerTypeBase):
     def expression_of(value):
         return value
 
-    def isTriggerTime(self, task, currentTime):
-        config = CronConfig(self.env)
-        raw = config.get_schedule_value(task, self.type_id)
-        if not raw:
-            return False
-        tz = _zone_or_none(config)
-        wall = datetime(*currentTime[:5])
-        instant = wall.replace(tzinfo=tz)
-        before = instant - timedelta(minutes=1)
-        for value in split_expressions(raw):
-            try:
-                nxt = self.compile(value, tz).next_after(before)
-            except ValueError:
+
+# Compiling the schedules of [traccron]
+
+class _Trigger(object):
+    """A schedule value of a scheduler type that offers
+    `next_trigger_time` but not `compile`."""
+
+    def __init__(self, stype, task, value):
+        self.stype, self.task, self.value = stype, task, value
+
+    def next_after(self, dt):
+        return self.stype.next_trigger_time(self.task, self.value, dt)
+
+
+class Schedule(object):
+    """The schedules of one task for one scheduler type: the instants are
+    those of any of its values, each instant once."""
+
+    __slots__ = ('task', 'task_id', 'type_id', 'args', 'triggers', 'stype',
+                 'legacy', 'max_instances', 'run_mode', 'tz', 'catch_up')
+
+    def __init__(self, task, stype, args, triggers, max_instances,
+                 run_mode, tz, catch_up=False):
+        self.task = task
+        self.task_id = task.getId()
+        self.stype = stype
+        self.type_id = stype.getId()
+        self.args = tuple(args)
+        self.triggers = triggers
+        #: Whether the type has only the old API (`compat.EveryMinute`).
+        self.legacy = any(isinstance(t, EveryMinute) for t in triggers)
+        self.max_instances = max_instances
+        self.run_mode = run_mode
+        self.tz = tz
+        self.catch_up = catch_up
+
+    @property
+    def key(self):
+        return '%s.%s' % (self.task_id, self.type_id)
+
+    def next_after(self, dt):
+        """The first instant strictly after `dt` (aware), or `None`."""
+        dt = dt.astimezone(self.tz)
+        found = None
+        for trigger in self.triggers:
+            nxt = trigger.next_after(dt)
+            if nxt is not None and (found is None or to_us(nxt) <
+                                    to_us(found)):
+                found = nxt
+        return found
+
+    def confirm(self, fire):
+        """Whether the occurrence at `fire` really fires: a scheduler type
+        of the old API says so at each candidate minute."""
+        if not self.legacy:
+            return True
+        return all(t.confirm(fire) for t in self.triggers)
+
+    def history_schedule(self, local_key):
+        """The value of the `schedule` column for this schedule's runs;
+        `local_key` names this process for `run_mode = local` (see
+        `dispatcher.local_key`)."""
+        if self.run_mode == 'local':
+            return '%s@%s' % (self.type_id, local_key)
+        return self.type_id
+
+
+def schedule_values(stype, raw):
+    """Split the raw value of `<task>.<type>` into single values, with the
+    rule of the scheduler type (cron expressions contain commas)."""
+    splitter = getattr(stype, 'split_values', None)
+    if splitter is not None:
+        return splitter(raw)
+    return _SchedulerTypeBase.split_values(raw)
+
+
+def compile_triggers(task, stype, raw, tz, after, problems, log):
+    """The triggers of the raw value `raw` of `<task>.<type>` in the zone
+    `tz`. Each value that is invalid, or never fires after `after`, is
+    left out and added to `problems`."""
+    key = '%s.%s' % (task.getId(), stype.getId())
+    compile_ = getattr(stype, 'compile', None)
+    if compile_ is None and not hasattr(stype, 'next_trigger_time'):
+        return [EveryMinute(stype, task, tz)]
+    triggers = []
+    for value in schedule_values(stype, raw):
+        try:
+            if compile_ is not None:
+                trigger = compile_(value, tz)
+            else:
+                trigger = _Trigger(stype, task, value)
+            first = trigger.next_after(after)
+        except ValueError as e:
+            problems.append(Problem(key, value, str(e)))
+            continue
+        except Exception as e:
+            log.error('Scheduler type %s failed on %s = %s', stype.getId(),
+                      key, value, exc_info=True)
+            problems.append(Problem(key, value, 'scheduler type failed: %s'
+                                    % e))
+            continue
+        if first is None:
+            problems.append(Problem(key, value, 'this schedule never fires'))
+            continue
+        triggers.append(trigger)
+    return triggers
+
+
+def build_schedules(config, tasks, types, after=None, log=None):
+    """Return `(schedules, problems)`: the enabled schedules of `tasks`
+    (sorted) for the scheduler types `types` (sorted) as `config` (a
+    `CronConfig`) sets them, and the problems of their values. `after`
+    (aware) is the instant from which "never fires" is judged; default
+    now. The other keys are for `settings.check`."""
+    log = log or config.log
+    problems = []
+    tz = config.timezone
+    after = (after or datetime.now(UTC)).astimezone(tz)
+    schedules = []
+    for task in tasks:
+        task_id = task.getId()
+        run_mode = or_default(config.get_run_mode, task_id)
+        max_instances = or_default(config.get_max_instances, task_id)
+        for stype in types:
+            raw = config.get_schedule_value(task_id, stype.getId())
+            if not raw:
                 continue
-            if nxt is not None and nxt.replace(tzinfo=None) < \
-                    wall + timedelta(minutes=1) and nxt.replace(
-                        tzinfo=None) >= wall:
-                return True
-        return False
+            triggers = compile_triggers(task, stype, raw, tz, after,
+                                        problems, log)
+            if (triggers and config.is_task_enabled(task_id) and
+                    config.is_schedule_enabled(task_id, stype.getId())):
+                schedules.append(Schedule(
+                    task, stype,
+                    config.get_schedule_arg_list(task_id, stype.getId()),
+                    triggers, max_instances, run_mode, tz,
+                    config.get_catch_up(task_id)))
+    return schedules, problems
 
 
-def _zone_or_none(config):
-    try:
-        return config.get_timezone()
-    except ValueError:
-        return None
+def check_schedule_value(config, task, stype, raw, after=None, log=None):
+    """Return the problems of `raw` as the value of `<task>.<type>`,
+    without touching the configuration: the same parsing the ticker
+    does."""
+    if not (raw or '').strip():
+        return []
+    problems = []
+    tz = config.timezone
+    after = (after or datetime.now(UTC)).astimezone(tz)
+    compile_triggers(task, stype, raw, tz, after, problems,
+                     log or config.log)
+    return problems

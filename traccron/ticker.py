@@ -25,13 +25,13 @@ from trac.web.api import IRequestFilter
 
 from traccron import history
 from traccron.agenda import Agenda
-from traccron.config import ConfigError, CronConfig
+from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
                                  local_key, open_cached, registry_for,
                                  spawn_thread)
 from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
-from traccron.times import SECOND, from_us
+from traccron.times import MINUTE, SECOND, from_us
 
 __all__ = ['Ticker', 'SystemClock', 'ensure_ticker', 'get_ticker',
            'wake_ticker', 'open_cached', 'LEAD']
@@ -47,6 +47,8 @@ CLAIM_RETRY_FIRST = 0.5
 CLAIM_RETRY_MAX = 5.0
 #: Seconds before a schedule whose scheduler type raised is tried again.
 SCHEDULE_RETRY = 5
+#: Wait (seconds) after a failed wake when trac.ini is not watched.
+ERROR_RETRY = 60.0
 
 _log = logging.getLogger('traccron')
 
@@ -154,7 +156,7 @@ class Ticker(object):
         except Exception:
             _log.error('TracCron could not open %s', self.path,
                        exc_info=True)
-            return self.clock.time() + (self._config_check or 60)
+            return self.clock.time() + (self._config_check or ERROR_RETRY)
         if env is None:
             return None
         try:
@@ -162,19 +164,19 @@ class Ticker(object):
         except Exception:
             env.log.error('TracCron ticker error (it carries on)',
                           exc_info=True)
-            return self.clock.time() + (self._config_check or 60)
+            return self.clock.time() + (self._config_check or ERROR_RETRY)
         finally:
             env.shutdown(threading.get_ident())
 
     def _tick(self, env):
         config = CronConfig(env)
-        if not config.get_ticker_enabled():
+        if not config.ticker_enabled:
             env.log.info('TracCron ticker stops: ticker_enabled is false')
             return None
         now = int(self.clock.time() * SECOND)
         mono = self.clock.monotonic()
         self._notice_clock_jump(env, now, mono)
-        grace = _setting(config.get_misfire_grace, 60) * SECOND
+        grace = config.misfire_grace * SECOND
         self.agenda.log = env.log
         self._dispatcher.env = env
         dues = []
@@ -267,21 +269,20 @@ class Ticker(object):
 
     def _keep_house(self, env, config, now, mono):
         """Interrupt the dead runs of other processes, purge old rows."""
-        lease = _setting(config.get_lease_seconds, 300)
+        lease = config.lease_seconds
         if self._next_lease_check is None or mono >= self._next_lease_check:
             self._next_lease_check = mono + max(lease / 3.0, 0.5)
             self._leases.check(env, now, mono, lease, self.registry.ids())
         if self._next_purge is None or mono >= self._next_purge:
             self._next_purge = mono + PURGE_INTERVAL
-            purge(env, now, _setting(config.get_history_days, 400))
+            purge(env, now, config.history_days)
 
     def _deadline(self, config, now, mono):
         """When to wake next, in µs of the wall clock."""
         def at(mono_time):
             return now + int((mono_time - mono) * SECOND)
 
-        interval = _setting(config.get_ticker_interval, 1)
-        candidates = [now + interval * 60 * SECOND]
+        candidates = [now + config.ticker_interval * MINUTE]
         if self._leases.watching:
             candidates.append(at(self._next_lease_check))
         nxt = self.agenda.next_fire()
@@ -295,15 +296,6 @@ class Ticker(object):
         if self.agenda.failing:
             candidates.append(now + SCHEDULE_RETRY * SECOND)
         return max(min(candidates), now)
-
-
-def _setting(getter, default):
-    """A numeric setting, or its default while trac.ini has an invalid
-    value for it (the problem is reported by `Core.build_schedules`)."""
-    try:
-        return getter()
-    except ConfigError:
-        return default
 
 
 _reported_lock = threading.Lock()
@@ -352,7 +344,7 @@ def ensure_ticker(env):
     ticker = _tickers.get(env.path)
     if ticker is not None and ticker.alive:
         return ticker
-    if not CronConfig(env).get_ticker_enabled():
+    if not CronConfig(env).ticker_enabled:
         return None
     with _tickers_lock:
         ticker = _tickers.get(env.path)

@@ -24,8 +24,8 @@ from trac.ticket.notification import TicketChangeEvent
 from trac.util.text import exception_to_unicode
 
 from traccron.api import ICronTask, current_run
-from traccron.core import from_us
 from traccron.notification import error_text
+from traccron.times import from_us, now_us
 
 AUTHOR = 'auto_postpone'
 
@@ -44,7 +44,7 @@ class AutoPostponeTask(Component):
             self._note('no open milestone with a due date: nothing '
                        'postponed')
             return
-        now = from_us(int(self.clock.time() * 1e6))
+        now = from_us(now_us(self.clock))
         moved, notes = [], []
         for id in self.tickets_to_postpone():
             ticket = Ticket(self.env, id)

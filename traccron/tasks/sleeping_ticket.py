@@ -23,9 +23,10 @@ from trac.core import Component, implements
 
 from traccron.api import ICronTask
 from traccron.config import whole_number
-from traccron.core import Core, from_us, to_us
+from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    format_day, ticket_data)
+from traccron.times import from_us, now_us, to_us
 
 DEFAULT_DAYS = 3
 #: More days than this would take dates out of the calendar (about 270
@@ -55,7 +56,7 @@ class SleepingTicketTask(Component):
 
     def wake_up(self, *args):
         days = parse_days(args, DEFAULT_DAYS)
-        now = from_us(int(self.clock.time() * 1e6))
+        now = from_us(now_us(self.clock))
         tz = Core(self.env).timezone()
         sleeping, orphaned = self.find_tickets(to_us(now - timedelta(days)),
                                                tz)

@@ -25,7 +25,6 @@ import re
 import time
 from datetime import datetime
 
-from trac.config import Option
 from trac.core import Component, implements
 from trac.db.api import DatabaseManager
 from trac.db.schema import Column, Table
@@ -35,11 +34,12 @@ from trac.ticket.model import Ticket
 from trac.util.datefmt import from_utimestamp
 
 from traccron.api import ICronTask
-from traccron.config import (NUMBERS, SECTION, ConfigError, CronConfig,
-                             whole_number)
-from traccron.core import Core, from_us, to_us
+from traccron import settings
+from traccron.config import ConfigError, CronConfig, whole_number
+from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    ticket_data)
+from traccron.times import from_us, now_us, to_us
 
 VERSION_NAME = 'traccron_deadline_version'
 SCHEMA_VERSION = 1
@@ -83,25 +83,15 @@ class TicketDeadlineTask(Component):
 
     implements(ICronTask)
 
-    date_field = Option(SECTION, 'ticket_deadline.date_field', 'due_date',
-        """Name of the ticket custom field holding the deadline used by the
-        `ticket_deadline` task (a text field with dates in
-        `ticket_deadline.date_format`, or a field of type `time`).""")
-
-    date_format = Option(SECTION, 'ticket_deadline.date_format', '%Y-%m-%d',
-        """`strftime` format of the deadline field of `ticket_deadline`
-        (ignored for a custom field of type `time`).""")
-
-    days_before = Option(SECTION, 'ticket_deadline.days_before',
-                         str(NUMBERS['ticket_deadline.days_before'].default),
-        """How many days before its deadline a ticket is warned about by
-        `ticket_deadline`.""")
+    date_field = settings.option('ticket_deadline.date_field')
+    date_format = settings.option('ticket_deadline.date_format')
+    days_before = settings.option('ticket_deadline.days_before')
 
     clock = time  # replaced by tests
 
     def wake_up(self, *args):
         field, fmt, days = self.settings(args)
-        now = from_us(int(self.clock.time() * 1e6))
+        now = from_us(now_us(self.clock))
         tz = Core(self.env).timezone()
         today = now.astimezone(tz).date()
         self.forget_deleted_tickets()

@@ -23,10 +23,11 @@ from trac.core import Component, implements
 
 from traccron.api import ICronTask
 from traccron.config import CronConfig
-from traccron.core import Core, from_us, to_us
+from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    format_day, ticket_data)
 from traccron.tasks.sleeping_ticket import parse_days
+from traccron.times import from_us, now_us, to_us
 
 DEFAULT_DAYS = 3
 
@@ -43,7 +44,7 @@ class UnreachableMilestoneTask(Component):
 
     def wake_up(self, *args):
         days = parse_days(args, DEFAULT_DAYS)
-        now = from_us(int(self.clock.time() * 1e6))
+        now = from_us(now_us(self.clock))
         tz = Core(self.env).timezone()
         milestones = self.find_milestones(to_us(now),
                                           to_us(now + timedelta(days)), tz)
