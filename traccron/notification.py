@@ -400,8 +400,3 @@ def ticket_data(env, id, summary, status, owner, reporter, **more):
             'owner': owner or '', 'reporter': reporter or ''}
     data.update(more)
     return data
-
-
-def format_day(us, tz):
-    """µs since the epoch as the date `YYYY-MM-DD` in `tz`."""
-    return datetime.fromtimestamp(us / 1e6, tz).strftime('%Y-%m-%d')
