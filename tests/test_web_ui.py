@@ -31,7 +31,7 @@ from trac.web.main import RequestDispatcher
 from traccron import history
 from traccron import ticker as ticker_module
 from traccron.api import ICronTask
-from traccron.web_ui import PAGE_SIZE, CronAdminModule, format_duration
+from traccron.web_ui import PAGE_SIZE, PANELS, format_duration
 
 from support import FakeClock, inline_spawn, make_env
 
@@ -217,12 +217,15 @@ def test_trac_admin_includes_cron_admin(env):
 
 
 def test_panels_are_listed_only_for_cron_admin(env):
-    module = CronAdminModule(env)
+    def panels(req):
+        return [p for panel in PANELS
+                for p in panel(env).get_admin_panels(req)]
     for user in ('anonymous', 'joe'):
-        req = MockRequest(env, authname=user)
-        assert list(module.get_admin_panels(req)) == []
-    req = MockRequest(env, authname='cronist')
-    assert [p[2] for p in module.get_admin_panels(req)] == list(PAGES)
+        assert panels(MockRequest(env, authname=user)) == []
+    listed = panels(MockRequest(env, authname='cronist'))
+    assert [p[2] for p in listed] == list(PAGES)
+    assert set((p[0], str(p[1])) for p in listed) == \
+        {('traccron', 'Trac Cron')}
 
 
 @pytest.mark.parametrize('user', ['anonymous', 'joe'])
