@@ -21,7 +21,7 @@ from trac.web.api import HTTPBadRequest, HTTPNotFound, IRequestFilter
 from trac.web.chrome import ITemplateProvider, add_stylesheet
 
 from traccron.core import Core
-from traccron.present import STATUS_LABELS
+from traccron.present import STATUS_LABELS, user_zone
 
 _, tag_, N_, add_domain = domain_functions('traccron', '_', 'tag_', 'N_',
                                            'add_domain')
@@ -68,6 +68,8 @@ class CronWebModule(Component):
             # Trac answers 404 for a panel it hides; the panels of
             # TracCron answer 403 to everyone without the permission.
             req.perm.require(PERMISSION)
+            req.tz = user_zone(req, self.config.get('trac',
+                                                    'default_timezone'))
         return handler
 
     def post_process_request(self, req, template, data, metadata):

@@ -9,7 +9,7 @@
 """The History panel (`/admin/traccron/cron_history`): the runs, newest
 first, paged and filtered by task and status, a chart of the recent runs
 of each task, "Clear history", and the same runs as an RSS feed
-(`format=rss`)."""
+(`format=rss`). Times are the viewing user's (`traccron.present`)."""
 
 import time
 
@@ -23,7 +23,7 @@ from trac.web.chrome import add_link, add_notice, add_warning, auth_link
 from traccron import history
 from traccron.core import Core
 from traccron.present import (STATUS_LABELS, charts, duration, run_seconds,
-                              schedule_time, status_badge, zone_label)
+                              status_badge, user_datetime, zone_label)
 from traccron.times import from_us
 from traccron.web.common import (CATEGORY, PERMISSION, _, open_panel,
                                  panel_page)
@@ -80,8 +80,7 @@ class HistoryPanel(Component):
                              offset=(page - 1) * PAGE_SIZE)
         now = _now()
         paginator = self._paginator(req, rows, page, total, filters)
-        tz = Core(self.env).timezone()
-        paginator.items = [row_view(r, tz, now) for r in rows]
+        paginator.items = [row_view(r, now) for r in rows]
         rss_href = req.href.admin(CATEGORY, PAGE, format='rss', **filters)
         add_link(req, 'alternate', auth_link(req, rss_href),
                  _("TracCron history"), 'application/rss+xml', 'rss')
@@ -94,10 +93,10 @@ class HistoryPanel(Component):
             'status': status,
             'task_ids': task_ids,
             'total': total,
-            'zone': zone_label(tz),
+            'zone': zone_label(req.tz),
             'charts': charts(history.query(self.env, limit=CHART_WINDOW),
-                             now, lambda us: '%(text)s %(zone)s'
-                             % schedule_time(us, tz), runs=CHART_RUNS),
+                             now, lambda us: user_datetime(req, us),
+                             runs=CHART_RUNS),
             'rss_href': rss_href,
         }
 
@@ -121,12 +120,11 @@ class HistoryPanel(Component):
 
     def _feed(self, req, task, status, filters):
         now = _now()
-        tz = Core(self.env).timezone()
         items = []
         for row in history.query(self.env, task, status, limit=PAGE_SIZE):
-            view = row_view(row, tz, now)
+            view = row_view(row, now)
             view['date'] = http_date(from_us(row.started or row.fire_time))
-            view['description'] = _feed_description(view)
+            view['description'] = _feed_description(req, view)
             items.append(view)
         return {'items': items,
                 'link': req.abs_href.admin(CATEGORY, PAGE, **filters)}
@@ -136,13 +134,13 @@ def _now():
     return int(time.time() * 1e6)
 
 
-def _instant(us, tz):
-    return None if us is None else schedule_time(us, tz)
+def _instant(us):
+    return None if us is None else from_us(us)
 
 
-def row_view(row, tz, now):
-    """What the page and the feed show of one row, its times in `tz` (µs
-    `now` for the time a running row has been running)."""
+def row_view(row, now):
+    """What the page and the feed show of one row (µs `now` for the time
+    a running row has been running)."""
     message = row.message or ''
     lines = message.strip().splitlines()
     running = row.status == 'running' and row.started is not None
@@ -150,8 +148,8 @@ def row_view(row, tz, now):
         'id': row.id,
         'task': row.task,
         'schedule': row.schedule,
-        'fire_time': _instant(row.fire_time, tz),
-        'started': _instant(row.started, tz),
+        'fire_time': _instant(row.fire_time),
+        'started': _instant(row.started),
         'duration': None if row.duration is None else duration(row.duration),
         'elapsed': duration(run_seconds(row, now)) if running else None,
         'status': row.status,
@@ -164,14 +162,14 @@ def row_view(row, tz, now):
     }
 
 
-def _feed_description(view):
+def _feed_description(req, view):
     """The HTML of a feed item (the feed escapes it once more, as RSS
     wants)."""
     facts = [_("Schedule: %(schedule)s", schedule=view['schedule'])]
     if view['fire_time']:
         facts.append(_("Scheduled for: %(time)s %(zone)s",
-                       time=view['fire_time']['text'],
-                       zone=view['fire_time']['zone']))
+                       time=user_datetime(req, view['fire_time']),
+                       zone=zone_label(req.tz)))
     if view['duration']:
         facts.append(_("Duration: %(duration)s", duration=view['duration']))
     facts.append(_("Runner: %(runner)s", runner=view['runner']))
