@@ -159,6 +159,36 @@ def status_badge(status):
                     class_='cron-status cron-status-%s' % status)
 
 
+# A run ---------------------------------------------------------------------
+
+def _instant(us):
+    return None if us is None else from_us(us)
+
+
+def run_view(row, now):
+    """What the History page and its feed show of a history row (µs
+    `now`: the time a running row has been running)."""
+    message = row.message or ''
+    lines = message.strip().splitlines()
+    running = row.status == 'running' and row.started is not None
+    return {
+        'id': row.id,
+        'task': row.task,
+        'schedule': row.schedule,
+        'fire_time': _instant(row.fire_time),
+        'started': _instant(row.started),
+        'duration': None if row.duration is None else duration(row.duration),
+        'elapsed': duration(run_seconds(row, now)) if running else None,
+        'status': row.status,
+        'badge': status_badge(row.status),
+        'runner': (row.runner or '').split('/')[0],
+        'runner_id': row.runner or '',
+        'message': message,
+        'summary': lines[-1] if lines else '',
+        'multiline': len(lines) > 1,
+    }
+
+
 # The chart of recent runs --------------------------------------------------
 
 def run_seconds(row, now):

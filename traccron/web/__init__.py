@@ -7,5 +7,6 @@
 # you should have received as part of this distribution.
 
 """The admin panels of TracCron (category `traccron`), one Component
-each: Settings, History (with its RSS feed), Listeners and
-Documentation; `common` holds what they share."""
+each: Settings, History (with its RSS feed, `feed`), Listeners and
+Documentation; `common` holds what they share, `form` the fields of the
+Settings and Listeners forms."""

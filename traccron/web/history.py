@@ -8,25 +8,23 @@
 
 """The History panel (`/admin/traccron/cron_history`): the runs, newest
 first, paged and filtered by task and status, a chart of the recent runs
-of each task, "Clear history", and the same runs as an RSS feed
-(`format=rss`). Times are the viewing user's (`traccron.present`)."""
+of each task, "Clear history"; with `format=rss`, the feed
+(`traccron.web.feed`). Times are the viewing user's."""
 
 import time
 
 from trac.admin.api import IAdminPanelProvider
 from trac.core import Component, implements
-from trac.util.datefmt import http_date
-from trac.util.html import tag
 from trac.util.presentation import Paginator
 from trac.web.chrome import add_link, add_notice, add_warning, auth_link
 
 from traccron import history
 from traccron.core import Core
-from traccron.present import (STATUS_LABELS, charts, duration, run_seconds,
-                              status_badge, user_datetime, zone_label)
-from traccron.times import from_us
+from traccron.present import (STATUS_LABELS, charts, run_view,
+                              user_datetime, zone_label)
 from traccron.web.common import (CATEGORY, PERMISSION, _, open_panel,
                                  panel_page)
+from traccron.web.feed import feed
 
 PAGE = 'cron_history'
 #: Rows per page, and items of the feed.
@@ -64,8 +62,10 @@ class HistoryPanel(Component):
         filters = dict((k, v) for k, v in (('task', task),
                                            ('status', status)) if v)
         if req.args.get('format') == 'rss':
+            link = req.abs_href.admin(CATEGORY, PAGE, **filters)
             return panel_page(self.env, 'cron_history.rss',
-                              self._feed(req, task, status, filters))
+                              feed(self.env, req, task, status, link,
+                                   PAGE_SIZE))
         return panel_page(self.env, 'cron_history.html',
                           self._page(req, task, status, filters))
 
@@ -80,7 +80,7 @@ class HistoryPanel(Component):
                              offset=(page - 1) * PAGE_SIZE)
         now = _now()
         paginator = self._paginator(req, rows, page, total, filters)
-        paginator.items = [row_view(r, now) for r in rows]
+        paginator.items = [run_view(r, now) for r in rows]
         rss_href = req.href.admin(CATEGORY, PAGE, format='rss', **filters)
         add_link(req, 'alternate', auth_link(req, rss_href),
                  _("TracCron history"), 'application/rss+xml', 'rss')
@@ -118,60 +118,6 @@ class HistoryPanel(Component):
             add_link(req, 'prev', href(page - 1), _("Previous Page"))
         return paginator
 
-    def _feed(self, req, task, status, filters):
-        now = _now()
-        items = []
-        for row in history.query(self.env, task, status, limit=PAGE_SIZE):
-            view = row_view(row, now)
-            view['date'] = http_date(from_us(row.started or row.fire_time))
-            view['description'] = _feed_description(req, view)
-            items.append(view)
-        return {'items': items,
-                'link': req.abs_href.admin(CATEGORY, PAGE, **filters)}
-
 
 def _now():
     return int(time.time() * 1e6)
-
-
-def _instant(us):
-    return None if us is None else from_us(us)
-
-
-def row_view(row, now):
-    """What the page and the feed show of one row (µs `now` for the time
-    a running row has been running)."""
-    message = row.message or ''
-    lines = message.strip().splitlines()
-    running = row.status == 'running' and row.started is not None
-    return {
-        'id': row.id,
-        'task': row.task,
-        'schedule': row.schedule,
-        'fire_time': _instant(row.fire_time),
-        'started': _instant(row.started),
-        'duration': None if row.duration is None else duration(row.duration),
-        'elapsed': duration(run_seconds(row, now)) if running else None,
-        'status': row.status,
-        'badge': status_badge(row.status),
-        'runner': (row.runner or '').split('/')[0],
-        'runner_id': row.runner or '',
-        'message': message,
-        'summary': lines[-1] if lines else '',
-        'multiline': len(lines) > 1,
-    }
-
-
-def _feed_description(req, view):
-    """The HTML of a feed item (the feed escapes it once more, as RSS
-    wants)."""
-    facts = [_("Schedule: %(schedule)s", schedule=view['schedule'])]
-    if view['fire_time']:
-        facts.append(_("Scheduled for: %(time)s %(zone)s",
-                       time=user_datetime(req, view['fire_time']),
-                       zone=zone_label(req.tz)))
-    if view['duration']:
-        facts.append(_("Duration: %(duration)s", duration=view['duration']))
-    facts.append(_("Runner: %(runner)s", runner=view['runner']))
-    return tag(tag.ul(tag.li(f) for f in facts),
-               tag.pre(view['message']) if view['message'] else None)
