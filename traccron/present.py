@@ -70,30 +70,31 @@ def schedule_time(when, tz):
             'iso': dt.isoformat()}
 
 
-def zone_name(tz):
-    """The name of `tz`: its IANA or Trac name, or, for the server's zone
-    read from /etc/localtime, its current abbreviation."""
+def _known_name(tz):
+    """The IANA or Trac name of `tz`; `None` for the server's zone read
+    from /etc/localtime, which has none."""
     name = getattr(tz, 'key', None) or getattr(tz, 'zone', None)
-    if not name or name == 'localtime':
-        name = datetime.now(tz).tzname()
-    return name
+    return None if name == 'localtime' else name
+
+
+def zone_name(tz):
+    """The name of `tz`, or the current abbreviation of the server's
+    zone."""
+    return _known_name(tz) or datetime.now(tz).tzname()
 
 
 def zone_label(tz):
     """`zone_name` for a page: the server's zone is said in words."""
-    name = getattr(tz, 'key', None) or getattr(tz, 'zone', None)
-    if name and name != 'localtime':
-        return name
-    return _("the server's local time zone (%(abbrev)s)",
-             abbrev=datetime.now(tz).tzname())
+    return _known_name(tz) or _("the server's local time zone "
+                                "(%(abbrev)s)",
+                                abbrev=datetime.now(tz).tzname())
 
 
 # Times as the viewing user reads them --------------------------------------
 
 class UserZone(zoneinfo.ZoneInfo):
-    """An IANA zone that Trac's date functions accept: they call the
-    `localize` and `normalize` of pytz, which Trac uses when it is
-    installed. Without pytz, Trac knows only fixed offsets."""
+    """An IANA zone with the `localize` and `normalize` methods of a pytz
+    zone, which Trac's date functions call."""
 
     @property
     def zone(self):
