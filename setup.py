@@ -32,6 +32,12 @@ COMPONENT_MODULES = [
     'traccron.tasks.ticket_deadline',
     'traccron.tasks.unreachable_milestone',
     'traccron.ticker',
+    'traccron.web.common',
+    'traccron.web.documentation',
+    'traccron.web.history',
+    'traccron.web.listeners',
+    'traccron.web.settings',
+    # Earlier versions' module of the panels: it imports them.
     'traccron.web_ui',
 ]
 

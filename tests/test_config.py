@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from traccron.config import (NUMBERS, ConfigError, CronConfig, boolean,
-                             or_default, whole_number)
+from traccron import settings
+from traccron.config import (ConfigError, CronConfig, boolean, or_default,
+                             whole_number)
 from traccron.core import Core
 
 from support import FakeClock, make_stub, rows, run_ticker
@@ -108,8 +109,7 @@ def test_every_invalid_value_is_one_problem_naming_its_key(env):
 def test_number_getters_raise_config_error_carrying_the_default(env):
     config = CronConfig(env)
     for key, default, getter in NUMBER_GETTERS:
-        assert NUMBERS[key if not key.endswith('.max_instances')
-                       else '*.max_instances'].default == default
+        assert settings.lookup(key).default == default
         assert getter(config) == default  # unset
         env.config.set('traccron', key, '7')
         assert getter(config) == 7

@@ -19,7 +19,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)),
 #: Each module may import only modules of its layer or a lower one.
 LAYERS = [
     ['traccron', 'traccron.api', 'traccron.cron', 'traccron.times',
-     'traccron.db', 'traccron.tasks'],
+     'traccron.db', 'traccron.tasks', 'traccron.present'],
     ['traccron.settings'],
     ['traccron.config'],
     ['traccron.compat', 'traccron.notification'],
@@ -32,7 +32,11 @@ LAYERS = [
      'traccron.tasks.ticket_deadline',
      'traccron.tasks.unreachable_milestone'],
     ['traccron.ticker'],
-    ['traccron.admin', 'traccron.monitor', 'traccron.web_ui'],
+    ['traccron.admin', 'traccron.monitor', 'traccron.web',
+     'traccron.web.common', 'traccron.web.form', 'traccron.web.feed',
+     'traccron.web.settings', 'traccron.web.history',
+     'traccron.web.listeners', 'traccron.web.documentation',
+     'traccron.web_ui'],
 ]
 RANK = dict((module, rank) for rank, layer in enumerate(LAYERS)
             for module in layer)

@@ -109,6 +109,14 @@ def check_stock_site(server, env_path, smtp):
     fires = [r.fire_time for r in rows]
     assert fires == list(range(fires[0], fires[-1] + 1, S)), fires
     assert set(r.status for r in rows) <= {'success', 'running'}, rows
+    # Their times as Trac shows times without Babel (the server's date
+    # format), in the History page, its chart and its feed.
+    page = client.get('/admin/traccron/cron_history')
+    assert page.status == 200, page
+    assert page.text.count('<time class="cron-time"') >= 6
+    assert 'cron-bar-success' in page.text
+    feed = client.get('/admin/traccron/cron_history?format=rss')
+    assert 'Scheduled for: ' in feed.text
 
     # The email listener mailed its summaries, in English.
     mails = wait_for(lambda: [m for m in smtp.mails

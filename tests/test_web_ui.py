@@ -12,26 +12,31 @@ saving, Run now, history paging and filters, clearing, the RSS feed,
 escaping, the French catalog."""
 
 import html
+import io
+import locale
 import os
 import re
 import subprocess
 import sys
 import threading
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from trac.config import Configuration
 from trac.core import Component, implements
+from trac.env import env_cache, env_cache_lock
 from trac.perm import PermissionSystem
 from trac.test import MockRequest
 from trac.util.translation import Locale, deactivate, make_activable
 from trac.web.api import HTTPException, RequestDone
-from trac.web.main import RequestDispatcher
+from trac.web.main import RequestDispatcher, dispatch_request
+from trac.web.session import DetachedSession
 
 from traccron import history
 from traccron import ticker as ticker_module
 from traccron.api import ICronTask
-from traccron.web_ui import PAGE_SIZE, CronAdminModule, format_duration
+from traccron.web_ui import PAGE_SIZE, PANELS, format_duration
 
 from support import FakeClock, inline_spawn, make_env
 
@@ -217,12 +222,15 @@ def test_trac_admin_includes_cron_admin(env):
 
 
 def test_panels_are_listed_only_for_cron_admin(env):
-    module = CronAdminModule(env)
+    def panels(req):
+        return [p for panel in PANELS
+                for p in panel(env).get_admin_panels(req)]
     for user in ('anonymous', 'joe'):
-        req = MockRequest(env, authname=user)
-        assert list(module.get_admin_panels(req)) == []
-    req = MockRequest(env, authname='cronist')
-    assert [p[2] for p in module.get_admin_panels(req)] == list(PAGES)
+        assert panels(MockRequest(env, authname=user)) == []
+    listed = panels(MockRequest(env, authname='cronist'))
+    assert [p[2] for p in listed] == list(PAGES)
+    assert set((p[0], str(p[1])) for p in listed) == \
+        {('traccron', 'Trac Cron')}
 
 
 @pytest.mark.parametrize('user', ['anonymous', 'joe'])
@@ -576,9 +584,11 @@ def test_history_shows_duration_status_runner_and_elapsed_time(env):
     assert 'cron-status cron-status-running' in body
     assert re.search(r'for 1 min 3[5-9] s', body)
     assert 'host:1' in body and 'web:42' in body
-    # Times in the configured zone, with the zone named.
-    assert 'Times in Europe/Paris' in body
-    assert '2026-05-28 22:26:40' in body  # 1780000000 s in Paris (CEST)
+    # Times in the user's zone and date format (here MockRequest's: UTC,
+    # en_US), not in the schedules' zone; the zone is named.
+    assert 'Times in UTC' in body
+    assert 'May 28, 2026, 8:26:40\u202fPM' in body  # 1780000000 s
+    assert '22:26:40' not in body  # as in Paris
 
 
 def test_history_chart_has_a_bar_per_recent_run(env):
@@ -635,6 +645,92 @@ def test_rss_feed_of_the_history(env):
     filtered = call(env, 'cron_history', args={'format': 'rss',
                                                'task': 'xss_task'}).body
     assert filtered.count('<item>') == 1
+
+
+def get_as(env, user, page, query=''):
+    """GET an admin page as `user` through Trac's WSGI entry point (a
+    real Request: the zone, language and date format come from the
+    user's session as on a live site); returns the status and body."""
+    environ = {
+        'REQUEST_METHOD': 'GET', 'SCRIPT_NAME': '/trac',
+        'PATH_INFO': '/admin/traccron/' + page, 'QUERY_STRING': query,
+        'SERVER_NAME': 'localhost', 'SERVER_PORT': '80',
+        'SERVER_PROTOCOL': 'HTTP/1.1', 'REMOTE_ADDR': '127.0.0.1',
+        'REMOTE_USER': user, 'wsgi.url_scheme': 'http',
+        'wsgi.input': io.BytesIO(), 'wsgi.errors': sys.stderr,
+        'wsgi.run_once': False, 'wsgi.multithread': True,
+        'wsgi.multiprocess': False, 'trac.env_path': env.path,
+        'trac.locale': 'C',
+    }
+    status, chunks = [], []
+
+    def start_response(line, headers, exc_info=None):
+        status.append(line)
+        return chunks.append
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        chunks.extend(dispatch_request(environ, start_response))
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+        with env_cache_lock:
+            cached = env_cache.pop(env.path, None)
+        if cached is not None:
+            cached.shutdown()
+    return int(status[0].split()[0]), b''.join(chunks).decode('utf-8')
+
+
+def cell(body, run_id, name):
+    return re.search(r'<tr [^>]*id="run-%d">.*?<td class="%s">(.*?)</td>'
+                     % (run_id, name), body, re.S).group(1)
+
+
+def test_history_times_are_in_the_users_zone_language_and_format(env):
+    """A French user in Tokyo reads the times of the History page, its
+    chart and its feed as every Trac page shows them to that user."""
+    fire = 1_780_000_000  # 2026-05-28 20:26:40 UTC
+    add_rows(env, 1, start=fire * 1_000_000)
+    PermissionSystem(env).grant_permission('tokyo', 'CRON_ADMIN')
+    session = DetachedSession(env, 'tokyo')
+    session['tz'] = 'Asia/Tokyo'
+    session['language'] = 'fr'
+    session.save()
+    instant = datetime.fromtimestamp(fire, UTC)
+    babel_dates = pytest.importorskip('babel.dates')
+    in_tokyo = babel_dates.format_datetime(
+        instant, 'medium', tzinfo=ZoneInfo('Asia/Tokyo'), locale='fr')
+    assert in_tokyo == '29 mai 2026, 05:26:40'
+    in_utc = babel_dates.format_datetime(instant, 'medium', tzinfo=UTC,
+                                         locale='en_US')
+    assert in_utc == 'May 28, 2026, 8:26:40\u202fPM'
+
+    status, body = get_as(env, 'tokyo', 'cron_history')
+    assert status == 200
+    assert 'Trac Cron : Historique' in body
+    assert 'Asia/Tokyo' in body
+    for name in ('cron-fire', 'cron-started'):
+        shown = cell(body, 1, name)
+        assert in_tokyo in shown  # the exact time, on hover
+        assert 'il y a 6 mois' in shown  # "6 months ago"
+        assert in_utc not in shown
+    chart = re.search(r'<div class="cron-charts".*?</svg>', body,
+                      re.S).group(0)
+    assert '<title>%s réussite (1.50 s)</title>' % in_tokyo in chart
+
+    status, feed = get_as(env, 'tokyo', 'cron_history', 'format=rss')
+    assert status == 200
+    assert '<pubDate>Thu, 28 May 2026 20:26:40 GMT</pubDate>' in feed
+    assert html.escape(in_tokyo) in feed
+
+    # The same row, for a user without preferences: UTC and English.
+    PermissionSystem(env).grant_permission('london', 'CRON_ADMIN')
+    session = DetachedSession(env, 'london')
+    session['tz'] = 'UTC'
+    session['language'] = 'en_US'
+    session.save()
+    status, body = get_as(env, 'london', 'cron_history')
+    assert status == 200
+    assert in_utc in cell(body, 1, 'cron-fire')
+    assert in_tokyo not in body
 
 
 # Escaping ------------------------------------------------------------------

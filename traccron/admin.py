@@ -23,16 +23,11 @@ from traccron import history
 from traccron.config import CronConfig, whole_number
 from traccron.core import Core, RunRefused
 from traccron.dispatcher import open_cached
-from traccron.times import UTC, from_us, now_us, seconds
+from traccron.times import UTC, now_us, seconds
+from traccron.present import stamp
 
 #: How long `cron ticker` waits for running tasks after SIGTERM/SIGINT.
 STOP_GRACE = 30
-
-
-def _when(us, tz):
-    if us is None:
-        return ''
-    return from_us(us, tz).strftime('%Y-%m-%d %H:%M:%S')
 
 
 def _first_line(text, width=60):
@@ -102,8 +97,7 @@ class CronAdmin(Component):
                 nxt = schedule.next_after(now) if schedule else None
                 state = 'scheduled' if schedule else 'off'
                 rows.append(('', '%s = %s' % (stype.getId(), value), state,
-                             nxt.astimezone(tz).strftime('%Y-%m-%d %H:%M:%S')
-                             if nxt else '',
+                             stamp(nxt, tz),
                              ', '.join(config.get_schedule_arg_list(
                                  task_id, stype.getId()))))
         print_table(rows, ['Task', 'Schedule', 'State', 'Next run',
@@ -152,7 +146,7 @@ class CronAdmin(Component):
         for row in history.query(self.env, task=task, limit=limit):
             duration = row.duration
             rows.append((row.id, row.task, row.schedule,
-                         _when(row.fire_time, tz), _when(row.started, tz),
+                         stamp(row.fire_time, tz), stamp(row.started, tz),
                          '' if duration is None else '%.3f' % duration,
                          row.status, (row.runner or '').split('/')[0],
                          _first_line(row.message, 50)))

@@ -16,24 +16,13 @@ from traccron import settings
 from traccron.settings import (SECTION, ConfigError, boolean, split_list,
                                whole_number)
 
-__all__ = ['SECTION', 'ConfigError', 'CronConfig', 'NUMBERS', 'boolean',
-           'number_rule', 'or_default', 'split_list', 'whole_number']
-
-#: The whole-number keys by name; `*.max_instances` is that key of
-#: every task. (Kept for the admin panels: `settings.parse` replaces it.)
-NUMBERS = dict((s.key.replace(settings.TASK, '*'), s)
-               for s in settings.SCHEMA if s.kind == 'number')
+__all__ = ['SECTION', 'ConfigError', 'CronConfig', 'boolean', 'or_default',
+           'split_list', 'whole_number']
 
 
 def _key(obj):
     """Accept a task, scheduler type or listener, or its id."""
     return obj if isinstance(obj, str) else obj.getId()
-
-
-def number_rule(key):
-    """The setting of `key` when it holds a whole number, else `None`."""
-    setting = settings.lookup(key)
-    return setting if setting and setting.kind == 'number' else None
 
 
 def or_default(getter, *args):
@@ -101,7 +90,7 @@ class CronConfig(Component):
 
     def get_number(self, key):
         """The value of the whole-number key `key`."""
-        return number_rule(key).read(self.section, key)
+        return settings.lookup(key).read(self.section, key)
 
     # Tasks
 

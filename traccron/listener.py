@@ -10,7 +10,7 @@
 
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 
 from trac.core import Component, ExtensionPoint, implements
 
@@ -21,6 +21,7 @@ from traccron.core import Core
 from traccron.history import DbHistoryStore
 from traccron.notification import CronMailer, CronMailEvent
 from traccron.times import seconds
+from traccron.present import stamp, zone_name
 
 
 class HistoryTaskEvent(Component):
@@ -89,9 +90,9 @@ class EmailTaskEvent(Component):
         """Mail the summary of `runs` (as made by `onEndTask`)."""
         tz = Core(self.env).timezone()
         data = {
-            'timezone': _zone_name(tz),
-            'runs': [dict(r, started=_format_time(r['started'], tz),
-                          ended=_format_time(r['ended'], tz))
+            'timezone': zone_name(tz),
+            'runs': [dict(r, started=stamp(_instant(r['started']), tz),
+                          ended=stamp(_instant(r['ended']), tz))
                      for r in runs],
         }
         event = CronMailEvent('task_event', data, target='task_event',
@@ -121,14 +122,5 @@ class EmailTaskEvent(Component):
         return self.__doc__
 
 
-def _format_time(seconds, tz):
-    return datetime.fromtimestamp(seconds, tz).strftime('%Y-%m-%d %H:%M:%S')
-
-
-def _zone_name(tz):
-    """The IANA name of `tz`, or its current abbreviation for the server's
-    zone read from /etc/localtime."""
-    name = getattr(tz, 'key', None)
-    if not name or name == 'localtime':
-        name = datetime.now(tz).tzname()
-    return name
+def _instant(seconds):
+    return datetime.fromtimestamp(seconds, timezone.utc)

@@ -39,7 +39,6 @@ from trac.util.text import exception_to_unicode, to_unicode
 from trac.web.chrome import Chrome, ITemplateProvider
 
 from traccron.api import current_run
-from traccron.times import from_us
 
 __all__ = ['CronMailEvent', 'CronMailer', 'Delivery', 'MailError']
 
@@ -401,8 +400,3 @@ def ticket_data(env, id, summary, status, owner, reporter, **more):
             'owner': owner or '', 'reporter': reporter or ''}
     data.update(more)
     return data
-
-
-def format_day(us, tz):
-    """µs since the epoch as the date `YYYY-MM-DD` in `tz`."""
-    return from_us(us, tz).strftime('%Y-%m-%d')

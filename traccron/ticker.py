@@ -224,18 +224,22 @@ class Ticker(object):
         _report(env, problems)
         last_fire = None
         if self.agenda.last is None:
-            fired = history.last_fire_times(env)
-
-            def last_fire(schedule):
-                key = schedule.history_schedule(
-                    self.local_key() if schedule.run_mode == 'local'
-                    else None)
-                return fired.get((schedule.task_id, key))
+            # At start, each schedule resumes after its latest row.
+            last_fire = self._last_fire(history.last_fire_times(env))
         backlog = self.agenda.load(schedules, now, grace, last_fire)
         self._env = env
         env.log.debug('TracCron: %d schedules (read in %.3f s)',
                       len(self.agenda), _time.perf_counter() - reading)
         return backlog
+
+    def _last_fire(self, fired):
+        """The latest occurrence of a schedule in `fired` (`{(task,
+        schedule column): fire_time}`)."""
+        def last_fire(schedule):
+            key = schedule.history_schedule(
+                self.local_key() if schedule.run_mode == 'local' else None)
+            return fired.get((schedule.task_id, key))
+        return last_fire
 
     def _dispatch(self, env, core, dues, now, mono):
         """Claim and start `dues`. When the database fails, they stay due

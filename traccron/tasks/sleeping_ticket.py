@@ -25,7 +25,8 @@ from traccron.api import ICronTask
 from traccron.config import whole_number
 from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
-                                   format_day, ticket_data)
+                                   ticket_data)
+from traccron.present import day
 from traccron.times import from_us, now_us, to_us
 
 DEFAULT_DAYS = 3
@@ -91,8 +92,8 @@ class SleepingTicketTask(Component):
                 """, (before,)):
             owner = (owner or '').strip()
             ticket = ticket_data(self.env, id, summary, status, owner,
-                                 reporter, created=format_day(created, tz),
-                                 changed=format_day(changed, tz))
+                                 reporter, created=day(created, tz),
+                                 changed=day(changed, tz))
             if owner:
                 sleeping.append((owner, ticket))
             elif status == 'new' and (reporter or '').strip():

@@ -25,7 +25,8 @@ from traccron.api import ICronTask
 from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
-                                   format_day, ticket_data)
+                                   ticket_data)
+from traccron.present import day
 from traccron.tasks.sleeping_ticket import parse_days
 from traccron.times import from_us, now_us, to_us
 
@@ -90,7 +91,7 @@ class UnreachableMilestoneTask(Component):
                         """, (name,))]
             if tickets:
                 milestones.append({
-                    'name': name, 'due': format_day(due, tz),
+                    'name': name, 'due': day(due, tz),
                     'url': self.env.abs_href.milestone(name),
                     'tickets': tickets,
                 })

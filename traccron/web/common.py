@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""What the TracCron panels share: the `CRON_ADMIN` permission, which
+guards every one of them, the templates, the translation domain
+`traccron`, and the problems of `[traccron]` shown on every page."""
+
+import re
+
+from pkg_resources import resource_filename
+
+from trac.core import Component, implements
+from trac.perm import IPermissionRequestor
+from trac.util.translation import domain_functions, has_babel
+from trac.web.api import HTTPBadRequest, HTTPNotFound, IRequestFilter
+from trac.web.chrome import ITemplateProvider, add_stylesheet
+
+from traccron.core import Core
+from traccron.present import STATUS_LABELS, user_zone
+
+_, tag_, N_, add_domain = domain_functions('traccron', '_', 'tag_', 'N_',
+                                           'add_domain')
+
+CATEGORY = 'traccron'
+PERMISSION = 'CRON_ADMIN'
+
+_ADMIN_PATH = re.compile(r'/admin/%s(?:/|$)' % CATEGORY)
+
+# The hints of the bundled scheduler types (traccron/scheduler.py), so
+# that the catalog translates them; other hints are shown as they are.
+_HINTS = [
+    N_("minute of the hour (0-59), e.g. 17"),
+    N_("time of day HhM (or H:M), e.g. 21h19"),
+    N_("day of week (0 = Monday) @ time, e.g. 4@21h28"),
+    N_("day of month (1-31) @ time, e.g. 15@21h15"),
+    N_('cron expression: Quartz "sec min hour day month weekday [year]" '
+       '(e.g. 0 15 10 ? * MON-FRI) or Unix "min hour day month weekday" '
+       '(e.g. */5 * * * *); several separated by ;'),
+]
+
+
+class CronWebModule(Component):
+    """The `CRON_ADMIN` permission, and the templates and translations of
+    the TracCron panels."""
+
+    implements(IPermissionRequestor, IRequestFilter, ITemplateProvider)
+
+    def __init__(self):
+        # Registered here, and this component is a request filter, so
+        # that the domain is known before the request's translations are
+        # first used.
+        add_domain(self.env.path, resource_filename('traccron', 'locale'))
+
+    # IPermissionRequestor methods
+
+    def get_permission_actions(self):
+        return [PERMISSION]
+
+    # IRequestFilter methods
+
+    def pre_process_request(self, req, handler):
+        if _ADMIN_PATH.match(req.path_info):
+            # Trac answers 404 for a panel it hides; the panels of
+            # TracCron answer 403 to everyone without the permission.
+            req.perm.require(PERMISSION)
+            req.tz = user_zone(req, self.config.get('trac',
+                                                    'default_timezone'))
+        return handler
+
+    def post_process_request(self, req, template, data, metadata):
+        return template, data, metadata
+
+    # ITemplateProvider methods
+
+    def get_htdocs_dirs(self):
+        return [('traccron', resource_filename('traccron', 'htdocs'))]
+
+    def get_templates_dirs(self):
+        return [resource_filename('traccron', 'templates')]
+
+
+def open_panel(req, path_info):
+    """Check what every request to a panel must satisfy: the permission,
+    no path below the panel, the form token of a POST."""
+    req.perm.require(PERMISSION)
+    if path_info:
+        raise HTTPNotFound(_("Unknown administration panel"))
+    if req.method == 'POST':
+        _require_form_token(req)
+    add_stylesheet(req, 'traccron/traccron.css')
+
+
+def panel_page(env, template, data):
+    """What `render_admin_panel` returns: `template` with `data`, the
+    problems of `[traccron]` unless `data` has them already."""
+    data['statuses'] = STATUS_LABELS
+    if 'problems' not in data:
+        data['problems'] = Core(env).check()
+    # Without Babel, Trac 1.6 cannot render a template in a domain (its
+    # domain_functions lacks `dgettext`): the default functions then
+    # render the panels in English.
+    metadata = {'domain': 'traccron'} if has_babel else {}
+    if template.endswith('.rss'):
+        metadata['content_type'] = 'application/rss+xml'
+    return template, data, metadata
+
+
+def _require_form_token(req):
+    """Refuse a POST without the form token, whatever its content type
+    (Trac checks only form submissions)."""
+    if req.args.get('__FORM_TOKEN') != req.form_token:
+        raise HTTPBadRequest(_("Missing or invalid form token. Do you have "
+                               "cookies enabled?"))
+
+
+def hint(stype):
+    """The hint of a scheduler type, translated when the catalog has it."""
+    text = stype.getHint() or ''
+    return _(text) if text else ''
+
+
+def describe(obj):
+    """A task's or listener's description on one line."""
+    return ' '.join((obj.getDescription() or '').split())
