@@ -6,25 +6,32 @@
 # This software is licensed as described in the file COPYING, which
 # you should have received as part of this distribution.
 
-"""Helpers shared by the tests: a clock the tests move, test environments,
-and reading the history table."""
+"""Helpers shared by the tests: times and dates, a clock the tests move,
+waiting for a condition, a base for test tasks, test environments, and
+reading the history table."""
 
 import importlib
-import os
 import pkgutil
 import threading
+import time
 from datetime import datetime, timezone
 
+from trac.core import Component, implements
 from trac.env import Environment
 from trac.test import EnvironmentStub
 
 from traccron import history
+from traccron.api import ICronTask
+from traccron.cron import CronExpression
 from traccron.db import CronSetup
 from traccron.ticker import Ticker
+from tracd import S
 
 import traccron
 
 UTC = timezone.utc
+#: "Now" of the task tests: Tuesday 10 March 2026 at noon, UTC.
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 # Import every module of the package so that all its Components exist (an
 # installed egg has Trac load them through its entry points).
@@ -34,6 +41,50 @@ for _module in pkgutil.walk_packages(traccron.__path__, 'traccron.'):
 
 def epoch(dt):
     return dt.timestamp()
+
+
+def utc(*fields):
+    return datetime(*fields, tzinfo=UTC)
+
+
+def us(dt):
+    """`dt` to the whole second, in µs (the unit of cron_history)."""
+    return int(dt.timestamp()) * S
+
+
+def day(d, month=3, hour=12):
+    """Day `d` of `month` 2026 at `hour`, UTC: the dates around NOW."""
+    return utc(2026, month, d, hour)
+
+
+def next_fires(expr, start, count):
+    """The first `count` fire instants of the CronExpression `expr` after
+    `start`; fewer where it fires no more."""
+    result = []
+    instant = start
+    for _ in range(count):
+        instant = expr.next_after(instant)
+        if instant is None:
+            break
+        result.append(instant)
+    return result
+
+
+def ours(text, start, count, tz=UTC):
+    """`next_fires` of our CronExpression for `text` in `tz`."""
+    return next_fires(CronExpression(text, tz), start, count)
+
+
+def wait_for(predicate, timeout=10, step=0.01):
+    """Call `predicate` every `step` seconds until it returns something
+    true or `timeout` seconds have passed; its last result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(step)
+    return predicate()
 
 
 class FakeClock(object):
@@ -72,6 +123,22 @@ class FakeClock(object):
             return False
         self.advance(timeout)
         return event.is_set()
+
+
+class StubTask(Component):
+    """A task of the tests: `task_id` is its id, its doc string its
+    description; subclasses say what `wake_up` does."""
+
+    abstract = True
+    implements(ICronTask)
+
+    task_id = None
+
+    def getId(self):
+        return self.task_id
+
+    def getDescription(self):
+        return self.__doc__
 
 
 def inline_spawn(name, target, *args):

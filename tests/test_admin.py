@@ -19,7 +19,7 @@ import pytest
 
 from tracd import BIN, clean_environ, init_env, trac_admin
 
-from test_integration import egg, set_section  # noqa: F401
+from test_integration import set_section
 from test_seed_config import SEED_SECTION
 
 TASKS = '''

@@ -24,8 +24,6 @@ from trac.env import Environment
 from databases import fresh_database, skip_unless
 from tracd import BIN, clean_environ, init_env
 
-from test_integration import egg  # noqa: F401 (session fixture)
-
 # Tasks dropped into the environment's plugins/: each execution appends a
 # line "task fire_time pid" to executions.log (O_APPEND: whole lines).
 TASKS = '''

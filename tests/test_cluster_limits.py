@@ -17,7 +17,6 @@ import time
 import pytest
 
 from test_cluster import Cluster, make_cluster_env, report
-from test_integration import egg  # noqa: F401 (session fixture)
 from databases import fresh_database, skip_unless
 
 # A second scheduler type that reads cron expressions, so that one task

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 from trac.core import Component, implements
 
-from smtp import add_user, mail_env, smtp_server  # noqa: F401 (fixture)
+from smtp import add_user, mail_env
 from support import rows
 from traccron.api import ICronTask
 from traccron.core import Core

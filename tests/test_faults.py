@@ -39,7 +39,7 @@ from browser_support import write_htpasswd
 from databases import POSTGRES, _pg_connect, fresh_database, skip_unless
 from test_cluster import (S, Cluster, executions, expected, make_cluster_env,
                           report)
-from test_integration import egg, wait_for  # noqa: F401 (session fixture)
+from test_integration import wait_for
 from tracd import BIN, Tracd, clean_environ, trac_admin
 
 UTC = timezone.utc

@@ -28,8 +28,6 @@ from field import (RUNS_SECTION, S, TASKS, Client, Traffic,
                    readme_sample)
 from tracd import BIN, clean_environ, free_port
 
-from test_integration import egg  # noqa: F401 (session fixture)
-
 pytestmark = pytest.mark.field
 
 PASSWORD = 'field secret'

@@ -17,9 +17,7 @@ import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from tracd import Tracd, build_egg, init_env, trac_admin
+from tracd import Tracd, init_env, trac_admin
 
 UTC = timezone.utc
 
@@ -45,11 +43,6 @@ class TracCronProbe(Component):
         }).encode('utf-8')
         req.send(body, 'application/json')
 '''
-
-
-@pytest.fixture(scope='session')
-def egg(tmp_path_factory):
-    return build_egg(tmp_path_factory.mktemp('egg'))
 
 
 def next_minute(after, margin=10):

@@ -23,7 +23,6 @@ from browser_support import write_htpasswd
 from field import (PAGES, S, Client, build_wheel, distributions, fresh_venv,
                    history_rows, install, make_environment,
                    wheel_requirements)
-from smtp import smtp_server  # noqa: F401 (fixture)
 from tracd import Tracd, build_egg, clean_environ
 
 pytestmark = pytest.mark.field

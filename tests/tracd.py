@@ -21,6 +21,28 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 
+#: µs in a second (the unit of cron_history's times).
+S = 1000000
+
+#: The start of a task plugin to drop into an environment's plugins/: its
+#: tasks call `note(self.env, name)`, which appends a line "task fire_time
+#: pid" to ENV/executions.log (O_APPEND: whole lines from any process), for
+#: `executions` to read.
+NOTING_PLUGIN = '''
+import os, time
+from trac.core import Component, implements
+from traccron.api import ICronTask, current_run
+
+def note(env, name):
+    line = '%s %d %d\\n' % (name, current_run().fire_time, os.getpid())
+    fd = os.open(os.path.join(env.path, 'executions.log'),
+                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+'''
+
 
 def clean_environ():
     """The environment for child processes: nothing that would let them
@@ -121,3 +143,32 @@ class Tracd(object):
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+
+
+def executions(env_path):
+    """(task, fire_time, pid) of each run noted by NOTING_PLUGIN's
+    `note`, in the order they were noted."""
+    path = os.path.join(str(env_path), 'executions.log')
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [(t, int(fire), int(pid)) for t, fire, pid in
+                (line.split() for line in f)]
+
+
+def runner_pid(runner):
+    """The pid in a runner id (`host:pid`, or `host:pid/token`)."""
+    return int(runner.split('/')[0].rsplit(':', 1)[1])
+
+
+def occurrences(first, last, step):
+    """The whole-second instants (µs) in [first, last] that are multiples
+    of `step` seconds."""
+    start = -(-first // (step * S)) * step * S
+    return list(range(start, last + 1, step * S))
+
+
+def report(title, figures):
+    """Print `figures` (a dict) under `title`, for the test's log."""
+    print('%s: %s' % (title, ', '.join('%s=%s' % kv
+                                       for kv in figures.items())))
