@@ -10,11 +10,12 @@
 waiting for a condition, a base for test tasks, test environments, and
 reading the history table."""
 
+import functools
 import importlib
 import pkgutil
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from trac.core import Component, implements
 from trac.env import Environment
@@ -30,6 +31,9 @@ from tracd import S
 import traccron
 
 UTC = timezone.utc
+#: The names cron expressions accept for months and days of the week.
+MONTHS = 'JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC'.split()
+DAYS = 'SUN MON TUE WED THU FRI SAT'.split()
 #: "Now" of the task tests: Tuesday 10 March 2026 at noon, UTC.
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -73,6 +77,25 @@ def next_fires(expr, start, count):
 def ours(text, start, count, tz=UTC):
     """`next_fires` of our CronExpression for `text` in `tz`."""
     return next_fires(CronExpression(text, tz), start, count)
+
+
+@functools.lru_cache(maxsize=None)
+def offset_changes(tz, first_year, last_year):
+    """The UTC instants (to the quarter hour) in the years `first_year` to
+    `last_year` when `tz` changes its offset."""
+    result = []
+    instant = utc(first_year, 1, 1)
+    offset = instant.astimezone(tz).utcoffset()
+    while instant.year <= last_year:
+        instant += timedelta(hours=1)
+        following = instant.astimezone(tz).utcoffset()
+        if following != offset:
+            while (instant - timedelta(minutes=15)).astimezone(tz) \
+                    .utcoffset() == following:
+                instant -= timedelta(minutes=15)
+            result.append(instant)
+            offset = following
+    return tuple(result)
 
 
 def wait_for(predicate, timeout=10, step=0.01):
