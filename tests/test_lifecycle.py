@@ -14,33 +14,28 @@ run_mode = local across restarts, and clearing the history."""
 
 import subprocess
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from trac.core import Component, implements
 
 from traccron import history as h
-from traccron.api import ICronTask, ITaskEventListener
+from traccron.api import ITaskEventListener
 from traccron.core import Core, RunRefused
 from traccron.dispatcher import RunRegistry, install_registry
 from traccron.housekeeping import is_gone
 from traccron.ticker import Ticker
 
-from support import FakeClock, inline_spawn, make_env, make_stub, rows
+from support import (UTC, FakeClock, S, StubTask, inline_spawn, make_env,
+                     make_stub, rows, us, wait_for)
 
-UTC = timezone.utc
 T0 = datetime(2027, 3, 1, tzinfo=UTC)
-S = 1000000
 
 
-def us(dt):
-    return int(dt.timestamp()) * S
-
-
-class BlockingTask(Component):
+class BlockingTask(StubTask):
     """Runs until the test releases it."""
 
-    implements(ICronTask)
+    task_id = 'blocking'
 
     release = threading.Event()
     started = threading.Event()
@@ -49,17 +44,11 @@ class BlockingTask(Component):
         BlockingTask.started.set()
         BlockingTask.release.wait(10)
 
-    def getId(self):
-        return 'blocking'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class ExitTask(Component):
+class ExitTask(StubTask):
     """Calls sys.exit(3), as a careless script would."""
 
-    implements(ICronTask)
+    task_id = 'exits'
 
     calls = 0
 
@@ -67,45 +56,27 @@ class ExitTask(Component):
         ExitTask.calls += 1
         raise SystemExit(3)
 
-    def getId(self):
-        return 'exits'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class TableThiefTask(Component):
+class TableThiefTask(StubTask):
     """Takes the history table away while it runs, so that writing its
     outcome fails (as a database that went away would)."""
 
-    implements(ICronTask)
+    task_id = 'thief'
 
     def wake_up(self, *args):
         self.env.db_transaction(
             'ALTER TABLE cron_history RENAME TO cron_gone')
 
-    def getId(self):
-        return 'thief'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class CountTask(Component):
+class CountTask(StubTask):
     """Counts its runs."""
 
-    implements(ICronTask)
+    task_id = 'count'
 
     calls = 0
 
     def wake_up(self, *args):
         CountTask.calls += 1
-
-    def getId(self):
-        return 'count'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 class InterruptingListener(Component):
@@ -159,15 +130,6 @@ def observer(env, clock, registry=None, runner='other-host:7/abcdef0000'):
                                                      auto=False))
     ticker.runner = runner
     return ticker
-
-
-def wait_for(predicate, timeout=10):
-    event = threading.Event()
-    for _ in range(int(timeout * 100)):
-        if predicate():
-            return True
-        event.wait(0.01)
-    return predicate()
 
 
 # 1. Manual runs longer than lease_seconds -----------------------------------

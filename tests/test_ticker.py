@@ -11,31 +11,26 @@ scheduler types of the old API, and replacement of the Environment."""
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from trac.core import Component, implements
 from trac.env import Environment
 
-from traccron.api import ICronTask, ISchedulerType
+from traccron.api import ISchedulerType
 from traccron.config import CronConfig
 from traccron.ticker import Ticker
 
-from support import (FakeClock, fire_times, inline_spawn, make_env,
-                     make_stub, rows, run_ticker)
+from support import (UTC, FakeClock, StubTask, fire_times, inline_spawn,
+                     make_env, make_stub, rows, run_ticker, utc)
 
-UTC = timezone.utc
-T0 = datetime(2027, 3, 1, tzinfo=UTC)
-
-
-def utc(*args):
-    return datetime(*args, tzinfo=UTC)
+T0 = utc(2027, 3, 1)
 
 
-class FailingOnceTask(Component):
+class FailingOnceTask(StubTask):
     """Raises on its first run only."""
 
-    implements(ICronTask)
+    task_id = 'fails_once'
 
     calls = 0
 
@@ -44,17 +39,11 @@ class FailingOnceTask(Component):
         if FailingOnceTask.calls == 1:
             raise RuntimeError('boom on the first run')
 
-    def getId(self):
-        return 'fails_once'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class SlowTask(Component):
+class SlowTask(StubTask):
     """Blocks until the test releases it (at most 5 s)."""
 
-    implements(ICronTask)
+    task_id = 'a_slow'
 
     release = threading.Event()
     started = []
@@ -63,17 +52,11 @@ class SlowTask(Component):
         SlowTask.started.append(time.perf_counter())
         SlowTask.release.wait(5)
 
-    def getId(self):
-        return 'a_slow'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class FastTask(Component):
+class FastTask(StubTask):
     """Notes when it starts."""
 
-    implements(ICronTask)
+    task_id = 'b_fast'
 
     started = []
     done = threading.Event()
@@ -82,28 +65,16 @@ class FastTask(Component):
         FastTask.started.append(time.perf_counter())
         FastTask.done.set()
 
-    def getId(self):
-        return 'b_fast'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class RecorderTask(Component):
+class RecorderTask(StubTask):
     """Records its calls."""
 
-    implements(ICronTask)
+    task_id = 'rec'
 
     calls = []
 
     def wake_up(self, *args):
         RecorderTask.calls.append(args)
-
-    def getId(self):
-        return 'rec'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 class OldStyleEvery(Component):
