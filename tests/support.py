@@ -207,6 +207,24 @@ def write_section(env, text):
     env.config.parse_if_needed(force=True)
 
 
+def primed_ticker(env, start, spawn=inline_spawn, **kwargs):
+    """A Ticker over `env` on a FakeClock one second before `start` that
+    has ticked once (its agenda is made); returns (ticker, clock).
+    `kwargs` go to the Ticker."""
+    clock = FakeClock(start.timestamp() - 1)
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=spawn,
+                    config_check=None, **kwargs)
+    ticker.tick()
+    return ticker, clock
+
+
+def tick_at(ticker, clock, *instants):
+    """Set `clock` to each of `instants` in turn, and tick there."""
+    for instant in instants:
+        clock.set(instant.timestamp())
+        ticker.tick()
+
+
 def run_ticker(env, clock, until, spawn=inline_spawn, config_check=None):
     """Run a ticker over `env` with the fake `clock` until `until`;
     returns the ticker."""

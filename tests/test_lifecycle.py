@@ -27,7 +27,7 @@ from traccron.housekeeping import is_gone
 from traccron.ticker import Ticker
 
 from support import (UTC, FakeClock, S, StubTask, inline_spawn, make_env,
-                     make_stub, rows, us, wait_for)
+                     make_stub, primed_ticker, rows, tick_at, us, wait_for)
 
 T0 = datetime(2027, 3, 1, tzinfo=UTC)
 
@@ -181,10 +181,7 @@ def test_run_marked_interrupted_elsewhere_keeps_its_real_outcome():
 def test_occurrence_not_claimed_for_a_database_error_runs_within_grace():
     env = make_stub(enable=[CountTask], config={
         'timezone': 'UTC', 'count.hourly': '0'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
     env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
     clock.set(T0.timestamp())
     try:
@@ -212,8 +209,7 @@ def test_outcome_the_database_refused_is_written_again_until_it_is(
     ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
                     config_check=None, registry=mine)
     ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    tick_at(ticker, clock, T0)
     # The task ran; its outcome could not be written and is kept.
     assert any('could not record the end of run' in m
                for level, m in env.log_messages if level == 'ERROR')
@@ -234,13 +230,8 @@ def test_outcome_the_database_refused_is_written_again_until_it_is(
 def test_sys_exit_in_a_task_is_a_failure_and_the_next_runs_go_on():
     env = make_stub(enable=[ExitTask], config={
         'timezone': 'UTC', 'exits.cron': '0 * * * * ?'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
-    for minute in range(3):
-        clock.set((T0 + timedelta(minutes=minute)).timestamp())
-        ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
+    tick_at(ticker, clock, *(T0 + timedelta(minutes=m) for m in range(3)))
     history = rows(env, 'exits')
     assert [(r.fire_time, r.status) for r in history] == [
         (us(T0 + timedelta(minutes=m)), 'failure') for m in range(3)]
@@ -275,8 +266,7 @@ def test_a_run_whose_thread_cannot_start_is_a_failure_and_blocks_nothing(
     ticker = Ticker(env.path, lambda: env, clock=clock, spawn=spawn,
                     config_check=None, registry=mine)
     ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    tick_at(ticker, clock, T0)
     failing[0] = False
     clock.set((T0 + timedelta(minutes=1)).timestamp())
     ticker.tick()
@@ -384,13 +374,8 @@ def test_invalid_numbers_leave_the_ticker_running_with_defaults():
         'timezone': 'UTC', 'count.cron': '0 * * * * ?',
         'history_days': '\u00b2', 'ticker_interval': '0',
         'lease_seconds': '1.5', 'misfire_grace': 'soon'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
-    for minute in range(5):
-        clock.set((T0 + timedelta(minutes=minute)).timestamp())
-        ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
+    tick_at(ticker, clock, *(T0 + timedelta(minutes=m) for m in range(5)))
     assert [r.status for r in rows(env, 'count')] == ['success'] * 5
     assert not any('ticker error' in m for level, m in env.log_messages)
     warnings = [m for level, m in env.log_messages if level == 'WARNING']
@@ -452,8 +437,7 @@ def test_clearing_the_history_keeps_the_claims_of_recent_occurrences():
     lagging = observer(env, lagging_clock)
     ticker.tick()
     lagging.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    tick_at(ticker, clock, T0)
     h.clear(env, keep_after=us(T0) - 61 * S)   # the last misfire_grace
     # A lagging process comes to the same occurrence after the clear.
     lagging_clock.set(T0.timestamp() + 0.5)

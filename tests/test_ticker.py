@@ -22,7 +22,8 @@ from traccron.config import CronConfig
 from traccron.ticker import Ticker
 
 from support import (UTC, FakeClock, StubTask, fire_times, inline_spawn,
-                     make_env, make_stub, rows, run_ticker, utc)
+                     make_env, make_stub, primed_ticker, rows, run_ticker,
+                     tick_at, utc)
 
 T0 = utc(2027, 3, 1)
 
@@ -252,11 +253,8 @@ def test_slow_task_does_not_delay_another_due_at_the_same_instant(tmp_path):
     env = make_env(tmp_path / 'env', enable=['test_ticker.*'],
                    config={'timezone': 'UTC', 'a_slow.hourly': '0',
                            'b_fast.hourly': '0'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None)
-    ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0, spawn=None)
+    tick_at(ticker, clock, T0)
     assert FastTask.done.wait(5)
     # The fast one finishes while the slow one (handed over first: tasks
     # are dispatched by id) is still running.
@@ -288,13 +286,8 @@ def test_max_instances_skips_an_overlapping_occurrence(tmp_path,
     env = make_env(tmp_path / 'env', enable=['test_ticker.*'],
                    config={'timezone': 'UTC', 'a_slow.hourly': '0, 1',
                            'a_slow.max_instances': max_instances})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None)
-    ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
-    clock.set((T0 + timedelta(minutes=1)).timestamp())
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0, spawn=None)
+    tick_at(ticker, clock, T0, T0 + timedelta(minutes=1))
     SlowTask.release.set()
     deadline = time.time() + 10
     while ticker.active_runs() and time.time() < deadline:
@@ -376,10 +369,7 @@ def test_replaced_environment_carries_on_without_gap_or_double(tmp_path):
 def test_occurrence_later_than_misfire_grace_is_recorded_missed():
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.hourly': '0, 10', 'misfire_grace': '30'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
     clock.set((T0 + timedelta(seconds=30)).timestamp())  # within grace
     ticker.tick()
     clock.set((T0 + timedelta(minutes=10, seconds=31)).timestamp())  # late
@@ -411,10 +401,7 @@ def test_ticker_purges_rows_older_than_history_days():
 def test_occurrence_the_database_could_not_claim_is_recorded_missed():
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.hourly': '0, 30'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
     env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
     try:
         clock.set(T0.timestamp())
@@ -529,12 +516,8 @@ def test_run_of_a_dead_local_process_does_not_block_the_next_one():
     stale = h.claim(env, [h.Claim('rec', 'hourly', before, before)],
                     '%s:%d/%s0000' % (host, proc.pid, token),
                     int(T0.timestamp() * 1e6))[0]
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
+    tick_at(ticker, clock, T0)
     assert h.get(env, stale.id).status == 'interrupted'
     assert fire_times(env, 'rec', 'success') == [T0]
 
