@@ -26,7 +26,7 @@ from traccron.api import ICronTask
 from traccron.cron import CronExpression
 from traccron.db import CronSetup
 from traccron.ticker import Ticker
-from tracd import S
+from tracd import S, replace_section
 
 import traccron
 
@@ -192,18 +192,9 @@ def make_env(path, enable=(), config=None):
 
 
 def write_section(env, text):
-    """Replace the `[traccron]` section of env's trac.ini by `text` (as an
-    administrator would edit the file) and have the env read it."""
-    with open(env.config.filename) as f:
-        lines = f.read().splitlines(True)
-    kept, inside = [], False
-    for line in lines:
-        if line.startswith('['):
-            inside = line.strip() == '[traccron]'
-        if not inside:
-            kept.append(line)
-    with open(env.config.filename, 'w') as f:
-        f.write(''.join(kept).rstrip('\n') + '\n\n' + text)
+    """Replace the `[traccron]` section of env's trac.ini by `text` (see
+    `replace_section`) and have the env read it."""
+    replace_section(env.config.filename, text)
     env.config.parse_if_needed(force=True)
 
 
