@@ -198,11 +198,11 @@ def write_section(env, text):
     env.config.parse_if_needed(force=True)
 
 
-def primed_ticker(env, start, spawn=inline_spawn, **kwargs):
-    """A Ticker over `env` on a FakeClock one second before `start` that
-    has ticked once (its agenda is made); returns (ticker, clock).
-    `kwargs` go to the Ticker."""
-    clock = FakeClock(start.timestamp() - 1)
+def primed_ticker(env, start, spawn=inline_spawn, clock=None, **kwargs):
+    """A Ticker over `env` on `clock` (by default a FakeClock one second
+    before `start`) that has ticked once (its agenda is made); returns
+    (ticker, clock). `kwargs` go to the Ticker."""
+    clock = clock or FakeClock(start.timestamp() - 1)
     ticker = Ticker(env.path, lambda: env, clock=clock, spawn=spawn,
                     config_check=None, **kwargs)
     ticker.tick()

@@ -67,6 +67,12 @@ class Cluster(object):
         self.procs.append(proc)
         return proc
 
+    def start_all(self, count):
+        """Start `count` tickers; returns the cluster."""
+        for _ in range(count):
+            self.start()
+        return self
+
     def kill_one(self, pid=None):
         proc = [p for p in self.procs if p.pid == pid][:1] or self.procs[:1]
         proc = proc[0]
@@ -126,9 +132,7 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, database):
         'every_second.max_instances': '5',
         'per_process.cron': '0/5 * * * * ?',
         'per_process.run_mode': 'local'})
-    cluster = Cluster(env.path, tmp_path)
-    for _ in range(4):
-        cluster.start()
+    cluster = Cluster(env.path, tmp_path).start_all(4)
     time.sleep(5)  # all four are up and ticking
     window_start = int(time.time()) * S + S
     time.sleep(60)
@@ -203,9 +207,7 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
         'every_two.max_instances': '10',
         'every_second.cron': '0/1 * * * * ?',
         'every_second.max_instances': '5'})
-    cluster = Cluster(env.path, tmp_path)
-    for _ in range(4):
-        cluster.start()
+    cluster = Cluster(env.path, tmp_path).start_all(4)
     time.sleep(5)
     window_start = int(time.time()) * S + S
     kills = []

@@ -61,9 +61,7 @@ def test_max_instances_holds_across_four_processes_and_two_schedules(
         'guarded.max_instances': '1'})
     with open(os.path.join(env.path, 'plugins', 'guarded.py'), 'w') as f:
         f.write(PLUGIN)
-    cluster = Cluster(env.path, tmp_path)
-    for _ in range(4):
-        cluster.start()
+    cluster = Cluster(env.path, tmp_path).start_all(4)
     time.sleep(20)
     assert cluster.stop() == [0] * 4
     with open(os.path.join(env.path, 'guarded.log')) as f:

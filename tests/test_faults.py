@@ -211,9 +211,7 @@ def make_fault_env(tmp_path, egg, uri, section):
 def start_tickers(tickers, env, tmp_path, task, count=1):
     """Start `count` tickers on `env` and wait until one has claimed
     `task`; their `Tickers`."""
-    cluster = tickers(env.path, tmp_path)
-    for _ in range(count):
-        cluster.start()
+    cluster = tickers(env.path, tmp_path).start_all(count)
     wait_for_rows(env, task)
     return cluster
 
@@ -288,6 +286,14 @@ def assert_one_row_each(want, found, statuses):
 def assert_none_running(rows):
     left = [brief(r) for r in rows if r.status == 'running']
     assert not left, 'rows left running: %s' % left
+
+
+def assert_each_succeeded_once(name, rows, task, want):
+    """`task` has one row at each instant of `want`, a `success`, and no
+    row is left running; prints the counts under `name`."""
+    found = rows_at_each(name, rows, task, want)
+    assert_one_row_each(want, found, ('success',))
+    assert_none_running(rows)
 
 
 def sleep_until(instant):
@@ -418,10 +424,8 @@ def test_sqlite_lock_across_fire_instants_loses_no_occurrence(tmp_path, egg,
     report('sqlite lock', {'held': round(lock.released - lock.locked, 1),
                            'from': hms(int(lock.locked * S)),
                            'busy timeout': BUSY_TIMEOUT})
-    found = rows_at_each('sqlite lock across fire instants', rows, 'tick',
-                         want)
-    assert_one_row_each(want, found, ('success',))
-    assert_none_running(rows)
+    assert_each_succeeded_once('sqlite lock across fire instants', rows,
+                               'tick', want)
     env.shutdown()
 
 
@@ -453,10 +457,8 @@ def test_sqlite_lock_across_the_end_of_a_run_keeps_its_outcome(tmp_path,
                            'from run start + s': round(
                                lock.locked - fire / S, 1),
                            'busy timeout': BUSY_TIMEOUT})
-    found = rows_at_each('sqlite lock across the end of a run', rows, 'slow',
-                         want)
-    assert_one_row_each(want, found, ('success',))
-    assert_none_running(rows)
+    assert_each_succeeded_once('sqlite lock across the end of a run', rows,
+                               'slow', want)
     env.shutdown()
 
 
@@ -530,10 +532,8 @@ def test_postgres_outage_across_fire_instants_loses_no_occurrence(tmp_path,
         env.shutdown()
     report('postgres outage', {'seconds': round(ended - began, 1),
                                'from': hms(int(began * S))})
-    found = rows_at_each('postgres outage across fire instants', rows,
-                         'tick', want)
-    assert_one_row_each(want, found, ('success',))
-    assert_none_running(rows)
+    assert_each_succeeded_once('postgres outage across fire instants', rows,
+                               'tick', want)
     assert codes == [0]
 
 

@@ -122,6 +122,15 @@ def registry(request):
         install_registry(path, previous)
 
 
+def registered_ticker(env, registry, spawn=inline_spawn):
+    """A primed ticker (see `primed_ticker`, at T0) with a run registry
+    of its own from the `registry` fixture: (ticker, clock, registry)."""
+    clock = FakeClock(T0.timestamp() - 1)
+    mine = registry(env, clock)
+    ticker, _ = primed_ticker(env, T0, spawn, clock, registry=mine)
+    return ticker, clock, mine
+
+
 def observer(env, clock, registry=None, runner='other-host:7/abcdef0000'):
     """A ticker of another process (another runner and run registry)."""
     ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
@@ -204,11 +213,7 @@ def test_outcome_the_database_refused_is_written_again_until_it_is(
         registry):
     env = make_stub(enable=[TableThiefTask], config={
         'timezone': 'UTC', 'thief.hourly': '0'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    mine = registry(env, clock)
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None, registry=mine)
-    ticker.tick()
+    ticker, clock, mine = registered_ticker(env, registry)
     tick_at(ticker, clock, T0)
     # The task ran; its outcome could not be written and is kept.
     assert any('could not record the end of run' in m
@@ -254,8 +259,6 @@ def test_a_run_whose_thread_cannot_start_is_a_failure_and_blocks_nothing(
         registry):
     env = make_stub(enable=[CountTask], config={
         'timezone': 'UTC', 'count.cron': '0 * * * * ?'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    mine = registry(env, clock)
     failing = [True]
 
     def spawn(name, target, *args):
@@ -263,13 +266,10 @@ def test_a_run_whose_thread_cannot_start_is_a_failure_and_blocks_nothing(
             raise RuntimeError("can't start new thread")
         target(*args)
 
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=spawn,
-                    config_check=None, registry=mine)
-    ticker.tick()
+    ticker, clock, mine = registered_ticker(env, registry, spawn)
     tick_at(ticker, clock, T0)
     failing[0] = False
-    clock.set((T0 + timedelta(minutes=1)).timestamp())
-    ticker.tick()
+    tick_at(ticker, clock, T0 + timedelta(minutes=1))
     first, second = rows(env, 'count')
     assert first.status == 'failure'
     assert "could not start a thread for the run: RuntimeError: can't " \
