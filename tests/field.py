@@ -16,7 +16,6 @@ import base64
 import collections
 import contextlib
 import fcntl
-import glob
 import http.cookiejar
 import os
 import shutil
@@ -30,7 +29,8 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from tracd import ROOT, clean_environ
+from tracd import (PLUGIN_HEAD, ROOT, S, build_dist, clean_environ,
+                   executions, occurrences, report, runner_pid)
 
 #: The wheels that fresh virtual environments install from. Filled from
 #: PyPI the first time a requirement is missing, then used offline.
@@ -42,8 +42,6 @@ PAGES = ['/admin/traccron/cron_admin', '/admin/traccron/cron_history',
          '/admin/traccron/cron_listener', '/admin/traccron/cron_doc',
          '/admin/traccron/cron_history?format=rss']
 
-#: µs in a second (the unit of cron_history's times).
-S = 1000000
 #: The pages a request loop asks for in turn: Trac's and TracCron's.
 LOOP_PATHS = ['/wiki/WikiStart', '/timeline'] + PAGES
 #: Requests per second a request loop aims at.
@@ -53,54 +51,41 @@ RATE = 8
 LEASE = 3600
 #: The tasks of TASKS and their periods in seconds.
 STEPS = {'every_second': 1, 'every_two': 2}
-#: [traccron] of the exactly-once field tests. The runs last longer than
-#: their period, so that a process that goes away most likely has one
-#: going.
-RUNS_SECTION = {
-    'timezone': 'UTC',
-    'lease_seconds': str(LEASE),
-    'every_second.cron': '0/1 * * * * ?',
-    'every_second.cron.arg': '1.5',
-    'every_second.max_instances': '10',
-    'every_two.cron': '0/2 * * * * ?',
-    'every_two.cron.arg': '3.5',
-    'every_two.max_instances': '10',
+#: trac.ini of the exactly-once field tests: [traccron] and a log file.
+#: The runs last longer than their period, so that a process that goes
+#: away most likely has one going.
+RUNS_SECTIONS = {
+    'traccron': {
+        'timezone': 'UTC',
+        'lease_seconds': str(LEASE),
+        'every_second.cron': '0/1 * * * * ?',
+        'every_second.cron.arg': '1.5',
+        'every_second.max_instances': '10',
+        'every_two.cron': '0/2 * * * * ?',
+        'every_two.cron.arg': '3.5',
+        'every_two.max_instances': '10',
+    },
+    'logging': {'log_type': 'file', 'log_level': 'INFO'},
 }
+#: The password of `admin` on the sites of the field tests.
+PASSWORD = 'field secret'
+#: Seconds of requests after the window of an exactly-once test, at least.
+TAIL = 5
 
-# Tasks dropped into an environment's plugins/: each run appends a line
-# "task fire_time pid" to ENV/executions.log (O_APPEND: whole lines from
-# any process), then sleeps as many seconds as its argument says, so that
+# Tasks dropped into an environment's plugins/: each run notes itself (see
+# PLUGIN_HEAD), then sleeps as many seconds as its argument says, so that
 # a worker that is recycled is likely to have a run going.
-TASKS = '''
-import os, time
-from trac.core import Component, implements
-from traccron.api import ICronTask, current_run
-
-def note(env, name):
-    line = '%s %d %d\\n' % (name, current_run().fire_time, os.getpid())
-    fd = os.open(os.path.join(env.path, 'executions.log'),
-                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
-
-class EverySecond(Component):
-    implements(ICronTask)
+TASKS = PLUGIN_HEAD + '''
+class EverySecond(PluginTask):
+    """notes its run, then sleeps as long as its argument says"""
+    task_id = 'every_second'
     def wake_up(self, *args):
-        note(self.env, 'every_second')
+        note(self.env, self.task_id)
         time.sleep(float(args[0]) if args else 0)
-    def getId(self):
-        return 'every_second'
-    def getDescription(self):
-        return 'notes its run, then sleeps as long as its argument says'
 
 class EveryTwo(EverySecond):
-    def wake_up(self, *args):
-        note(self.env, 'every_two')
-        time.sleep(float(args[0]) if args else 0)
-    def getId(self):
-        return 'every_two'
+    """notes its run, then sleeps as long as its argument says"""
+    task_id = 'every_two'
 '''
 
 
@@ -109,17 +94,7 @@ class EveryTwo(EverySecond):
 def build_wheel(workdir):
     """Build the plugin's wheel with `setup.py bdist_wheel` (as `make
     wheel` does) without writing into the checkout; return its path."""
-    workdir = str(workdir)
-    subprocess.run([sys.executable, 'setup.py', '--quiet',
-                    'build', '--build-base', os.path.join(workdir, 'build'),
-                    'egg_info', '--egg-base', workdir,
-                    'bdist_wheel', '--bdist-dir', os.path.join(workdir, 'bw'),
-                    '--dist-dir', os.path.join(workdir, 'dist')],
-                   cwd=ROOT, check=True, capture_output=True,
-                   env=clean_environ())
-    wheels = glob.glob(os.path.join(workdir, 'dist', '*.whl'))
-    assert len(wheels) == 1, wheels
-    return wheels[0]
+    return build_dist(workdir, 'bdist_wheel', '*.whl')
 
 
 def wheel_requirements(wheel):
@@ -353,16 +328,34 @@ class Traffic(object):
             'p99 ms': '%.0f' % (percentile(self.seconds, 99) * 1000)})
 
 
-# Counting runs
+def first_answer(name, process, client, log, timeout=60):
+    """`client`'s answer to GET / once the server `process` (`name`)
+    answers; fails, showing `log()`, if it ends or does not answer within
+    `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, log()
+        try:
+            return client.get('/')
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError('%s did not answer: %s' % (name, log()))
 
-def executions(env_path):
-    """(task, fire_time, pid) of each run noted by the TASKS plugin."""
-    path = os.path.join(str(env_path), 'executions.log')
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [(t, int(fire), int(pid)) for t, fire, pid in
-                (line.split() for line in f)]
+
+def start_traffic(server, duration):
+    """Once `server` answers: a request loop of `admin`, warmed up for
+    4 s. Returns it and the window to check, the next `duration` whole
+    seconds (first, last µs)."""
+    client = Client(server.base)
+    server.wait_until_up(client)
+    client.login('admin', PASSWORD)
+    traffic = Traffic(client)
+    traffic.run(time.time() + 4)  # warm up
+    window_start = (int(time.time()) + 1) * S
+    return traffic, (window_start, window_start + (duration - 1) * S)
+
+
+# Counting runs
 
 
 HistoryRow = collections.namedtuple(
@@ -382,18 +375,6 @@ def history_rows(env_path):
                FROM cron_history ORDER BY fire_time, id""")]
     finally:
         db.close()
-
-
-def runner_pid(runner):
-    """The pid in a runner id (`host:pid`, or `host:pid/token`)."""
-    return int(runner.split('/')[0].rsplit(':', 1)[1])
-
-
-def occurrences(first, last, step):
-    """The whole-second instants (µs) in [first, last] that are multiples
-    of `step` seconds."""
-    start = -(-first // (step * S)) * step * S
-    return list(range(start, last + 1, step * S))
 
 
 def check_each_occurrence_once(env_path, window, steps):
@@ -439,11 +420,6 @@ def percentile(values, p):
         return float('nan')
     rank = max(1, -(-len(values) * p // 100))
     return values[int(rank) - 1]
-
-
-def report(title, figures):
-    print('%s: %s' % (title, ', '.join('%s=%s' % kv
-                                       for kv in figures.items())))
 
 
 def check_runs_across_processes(label, env_path, window, born, gone):

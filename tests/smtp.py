@@ -11,18 +11,12 @@
 
 import email
 import email.policy
-import socket
 
-import pytest
 from aiosmtpd.controller import Controller
 
+from tracd import free_port
+
 HOST = '127.0.0.1'
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 class Mail(object):
@@ -111,16 +105,6 @@ class SmtpServer(object):
         then subject."""
         mails, self.mails = self.mails, []
         return sorted(mails, key=lambda m: (m.rcpt_tos, m.subject))
-
-
-@pytest.fixture
-def smtp_server():
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # Trac environments with tickets, milestones and users, for the mail tests

@@ -6,25 +6,36 @@
 # This software is licensed as described in the file COPYING, which
 # you should have received as part of this distribution.
 
-"""Helpers shared by the tests: a clock the tests move, test environments,
-and reading the history table."""
+"""Helpers shared by the tests: times and dates, a clock the tests move,
+waiting for a condition, a base for test tasks, test environments, and
+reading the history table."""
 
+import functools
 import importlib
-import os
 import pkgutil
 import threading
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
+from trac.core import Component, implements
 from trac.env import Environment
 from trac.test import EnvironmentStub
 
 from traccron import history
+from traccron.api import ICronTask
+from traccron.cron import CronExpression
 from traccron.db import CronSetup
 from traccron.ticker import Ticker
+from tracd import S, replace_section
 
 import traccron
 
 UTC = timezone.utc
+#: The names cron expressions accept for months and days of the week.
+MONTHS = 'JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC'.split()
+DAYS = 'SUN MON TUE WED THU FRI SAT'.split()
+#: "Now" of the task tests: Tuesday 10 March 2026 at noon, UTC.
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 # Import every module of the package so that all its Components exist (an
 # installed egg has Trac load them through its entry points).
@@ -34,6 +45,69 @@ for _module in pkgutil.walk_packages(traccron.__path__, 'traccron.'):
 
 def epoch(dt):
     return dt.timestamp()
+
+
+def utc(*fields):
+    return datetime(*fields, tzinfo=UTC)
+
+
+def us(dt):
+    """`dt` to the whole second, in µs (the unit of cron_history)."""
+    return int(dt.timestamp()) * S
+
+
+def day(d, month=3, hour=12):
+    """Day `d` of `month` 2026 at `hour`, UTC: the dates around NOW."""
+    return utc(2026, month, d, hour)
+
+
+def next_fires(expr, start, count):
+    """The first `count` fire instants of the CronExpression `expr` after
+    `start`; fewer where it fires no more."""
+    result = []
+    instant = start
+    for _ in range(count):
+        instant = expr.next_after(instant)
+        if instant is None:
+            break
+        result.append(instant)
+    return result
+
+
+def ours(text, start, count, tz=UTC):
+    """`next_fires` of our CronExpression for `text` in `tz`."""
+    return next_fires(CronExpression(text, tz), start, count)
+
+
+@functools.lru_cache(maxsize=None)
+def offset_changes(tz, first_year, last_year):
+    """The UTC instants (to the quarter hour) in the years `first_year` to
+    `last_year` when `tz` changes its offset."""
+    result = []
+    instant = utc(first_year, 1, 1)
+    offset = instant.astimezone(tz).utcoffset()
+    while instant.year <= last_year:
+        instant += timedelta(hours=1)
+        following = instant.astimezone(tz).utcoffset()
+        if following != offset:
+            while (instant - timedelta(minutes=15)).astimezone(tz) \
+                    .utcoffset() == following:
+                instant -= timedelta(minutes=15)
+            result.append(instant)
+            offset = following
+    return tuple(result)
+
+
+def wait_for(predicate, timeout=10, step=0.01):
+    """Call `predicate` every `step` seconds until it returns something
+    true or `timeout` seconds have passed; its last result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(step)
+    return predicate()
 
 
 class FakeClock(object):
@@ -74,6 +148,22 @@ class FakeClock(object):
         return event.is_set()
 
 
+class StubTask(Component):
+    """A task of the tests: `task_id` is its id, its doc string its
+    description; subclasses say what `wake_up` does."""
+
+    abstract = True
+    implements(ICronTask)
+
+    task_id = None
+
+    def getId(self):
+        return self.task_id
+
+    def getDescription(self):
+        return self.__doc__
+
+
 def inline_spawn(name, target, *args):
     """Run a worker in the calling thread (deterministic unit tests)."""
     target(*args)
@@ -102,19 +192,28 @@ def make_env(path, enable=(), config=None):
 
 
 def write_section(env, text):
-    """Replace the `[traccron]` section of env's trac.ini by `text` (as an
-    administrator would edit the file) and have the env read it."""
-    with open(env.config.filename) as f:
-        lines = f.read().splitlines(True)
-    kept, inside = [], False
-    for line in lines:
-        if line.startswith('['):
-            inside = line.strip() == '[traccron]'
-        if not inside:
-            kept.append(line)
-    with open(env.config.filename, 'w') as f:
-        f.write(''.join(kept).rstrip('\n') + '\n\n' + text)
+    """Replace the `[traccron]` section of env's trac.ini by `text` (see
+    `replace_section`) and have the env read it."""
+    replace_section(env.config.filename, text)
     env.config.parse_if_needed(force=True)
+
+
+def primed_ticker(env, start, spawn=inline_spawn, clock=None, **kwargs):
+    """A Ticker over `env` on `clock` (by default a FakeClock one second
+    before `start`) that has ticked once (its agenda is made); returns
+    (ticker, clock). `kwargs` go to the Ticker."""
+    clock = clock or FakeClock(start.timestamp() - 1)
+    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=spawn,
+                    config_check=None, **kwargs)
+    ticker.tick()
+    return ticker, clock
+
+
+def tick_at(ticker, clock, *instants):
+    """Set `clock` to each of `instants` in turn, and tick there."""
+    for instant in instants:
+        clock.set(instant.timestamp())
+        ticker.tick()
 
 
 def run_ticker(env, clock, until, spawn=inline_spawn, config_check=None):

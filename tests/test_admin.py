@@ -17,35 +17,23 @@ import time
 
 import pytest
 
-from tracd import BIN, clean_environ, init_env, trac_admin
+from tracd import BIN, PLUGIN_HEAD, clean_environ, init_env, trac_admin
 
-from test_integration import egg, set_section  # noqa: F401
+from test_integration import set_section
 from test_seed_config import SEED_SECTION
 
-TASKS = '''
-import time
-from trac.core import Component, implements
-from traccron.api import ICronTask
-
-class Broken(Component):
+TASKS = PLUGIN_HEAD + '''
+class Broken(PluginTask):
     """Always fails."""
-    implements(ICronTask)
+    task_id = 'broken'
     def wake_up(self, *args):
         raise RuntimeError('broken on purpose: %s' % (args,))
-    def getId(self):
-        return 'broken'
-    def getDescription(self):
-        return self.__doc__
 
-class Slow(Component):
+class Slow(PluginTask):
     """Takes two seconds."""
-    implements(ICronTask)
+    task_id = 'slow'
     def wake_up(self, *args):
         time.sleep(2)
-    def getId(self):
-        return 'slow'
-    def getDescription(self):
-        return self.__doc__
 '''
 
 

@@ -23,23 +23,21 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 from browser_support import write_htpasswd
-from field import (RUNS_SECTION, S, TASKS, Client, Traffic, build_wheel,
-                   check_runs_across_processes, fresh_venv, install,
-                   make_environment, readme_sample, wheel_requirements)
-from tracd import clean_environ, free_port
+from field import (PASSWORD, RUNS_SECTIONS, TAIL, TASKS, build_wheel,
+                   check_runs_across_processes, first_answer, fresh_venv,
+                   install, make_environment, readme_sample, start_traffic,
+                   wheel_requirements)
+from tracd import S, clean_environ, free_port, terminate
 
 pytestmark = pytest.mark.field
 
 APACHE = '/usr/sbin/apache2'
 MODULES = '/usr/lib/apache2/modules'
-PASSWORD = 'field secret'
 DURATION = 40      # seconds of the window checked
-TAIL = 5           # seconds of requests after it, at least
 MAXIMUM_REQUESTS = 60
 
 # A whole httpd configuration of its own (no file of /etc/apache2 is
@@ -138,15 +136,8 @@ class Httpd(object):
             [APACHE, '-f', self.conf, '-DFOREGROUND'], stdout=self._out,
             stderr=subprocess.STDOUT, cwd=root, env=clean_environ())
 
-    def wait_until_up(self, client, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            assert self.process.poll() is None, self.error_log()
-            try:
-                return client.get('/')
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError('httpd did not answer: ' + self.error_log())
+    def wait_until_up(self, client):
+        return first_answer('httpd', self.process, client, self.error_log)
 
     def graceful(self):
         """`apachectl -k graceful` for this configuration."""
@@ -154,13 +145,7 @@ class Httpd(object):
                        check=True, capture_output=True, cwd=self.root)
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, 30)
         self._out.close()
 
     def error_log(self):
@@ -221,8 +206,7 @@ def test_mod_wsgi_daemons_recycled_and_restarted_run_each_occurrence_once(
     env_path = os.path.join(root, 'trac')
     make_environment(os.path.join(venv, 'bin', 'python'), env_path,
                      plugins={'field_tasks.py': TASKS},
-                     sections={'traccron': RUNS_SECTION, 'logging': {
-                         'log_type': 'file', 'log_level': 'INFO'}})
+                     sections=RUNS_SECTIONS)
     write_htpasswd(os.path.join(root, 'htpasswd'), {'admin': PASSWORD})
     if os.geteuid() == 0:
         user, group = service_user()
@@ -231,17 +215,10 @@ def test_mod_wsgi_daemons_recycled_and_restarted_run_each_occurrence_once(
 
     server = Httpd(root, venv, env_path)
     try:
-        client = Client(server.base)
-        server.wait_until_up(client)
-        client.login('admin', PASSWORD)
-        traffic = Traffic(client)
-        traffic.run(time.time() + 4)  # warm up
-        window_start = (int(time.time()) + 1) * S
-        window_end = window_start + (DURATION - 1) * S
-        traffic.run((window_start + window_end) / 2 / S)
+        traffic, window = start_traffic(server, DURATION)
+        traffic.run((window[0] + window[1]) / 2 / S)
         server.graceful()
-        traffic.run_until_settled(env_path, (window_start, window_end),
-                                  TAIL)
+        traffic.run_until_settled(env_path, window, TAIL)
         born, gone = server.daemon_processes()
         log = server.error_log()
     finally:
@@ -249,8 +226,7 @@ def test_mod_wsgi_daemons_recycled_and_restarted_run_each_occurrence_once(
 
     assert 'Doing graceful restart' in log
     traffic.check('apache')
-    check_runs_across_processes('apache', env_path,
-                                (window_start, window_end), born, gone)
+    check_runs_across_processes('apache', env_path, window, born, gone)
     assert 'Traceback' not in log, log
     with open(os.path.join(env_path, 'log', 'trac.log')) as f:
         text = f.read()

@@ -31,11 +31,6 @@ needs_chromium = pytest.mark.skipif(
            '(Debian: apt-get install chromium chromium-driver)')
 
 
-@pytest.fixture(scope='module')
-def egg(tmp_path_factory):
-    return tracd.build_egg(tmp_path_factory.mktemp('egg'))
-
-
 class Site(object):
 
     def __init__(self, server, env_path):

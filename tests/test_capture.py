@@ -27,7 +27,6 @@ from traccron.dispatcher import LOG_STORE, RunRegistry, install_registry
 from traccron.ticker import Ticker
 
 from support import FakeClock, inline_spawn, make_env, make_stub, rows
-from test_integration import egg  # noqa: F401 (session fixture)
 from tracd import BIN, clean_environ
 
 UTC = timezone.utc

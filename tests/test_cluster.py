@@ -18,60 +18,33 @@ import socket
 import subprocess
 import time
 
-import pytest
 from trac.env import Environment
 
-from databases import fresh_database, skip_unless
-from tracd import BIN, clean_environ, init_env
+from tracd import (BIN, PLUGIN_HEAD, S, clean_environ, executions,
+                   init_env, occurrences, reap, report, runner_pid)
 
-from test_integration import egg  # noqa: F401 (session fixture)
-
-# Tasks dropped into the environment's plugins/: each execution appends a
-# line "task fire_time pid" to executions.log (O_APPEND: whole lines).
-TASKS = '''
-import os, time
-from trac.core import Component, implements
-from traccron.api import ICronTask, current_run
-
-def note(env, name):
-    line = '%s %d %d\\n' % (name, current_run().fire_time, os.getpid())
-    fd = os.open(os.path.join(env.path, 'executions.log'),
-                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
-
-class EverySecond(Component):
-    implements(ICronTask)
+# Tasks dropped into the environment's plugins/: each execution notes
+# itself (see PLUGIN_HEAD).
+TASKS = PLUGIN_HEAD + '''
+class EverySecond(PluginTask):
+    """no-op"""
+    task_id = 'every_second'
     def wake_up(self, *args):
         note(self.env, 'every_second')
-    def getId(self):
-        return 'every_second'
-    def getDescription(self):
-        return 'no-op'
 
-class EveryTwo(Component):
-    implements(ICronTask)
+class EveryTwo(PluginTask):
+    """sleeps as long as its argument says"""
+    task_id = 'every_two'
     def wake_up(self, *args):
         note(self.env, 'every_two')
         time.sleep(float(args[0]) if args else 0)
-    def getId(self):
-        return 'every_two'
-    def getDescription(self):
-        return 'sleeps as long as its argument says'
 
-class PerProcess(Component):
-    implements(ICronTask)
+class PerProcess(PluginTask):
+    """runs in every process"""
+    task_id = 'per_process'
     def wake_up(self, *args):
         note(self.env, 'per_process')
-    def getId(self):
-        return 'per_process'
-    def getDescription(self):
-        return 'runs in every process'
 '''
-
-S = 1000000
 
 
 class Cluster(object):
@@ -94,6 +67,12 @@ class Cluster(object):
         self.procs.append(proc)
         return proc
 
+    def start_all(self, count):
+        """Start `count` tickers; returns the cluster."""
+        for _ in range(count):
+            self.start()
+        return self
+
     def kill_one(self, pid=None):
         proc = [p for p in self.procs if p.pid == pid][:1] or self.procs[:1]
         proc = proc[0]
@@ -108,11 +87,7 @@ class Cluster(object):
         for proc in self.procs:
             proc.send_signal(signal.SIGTERM)
         for proc in self.procs:
-            try:
-                proc.wait(40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            reap(proc, 40)
             proc.log.close()
         codes = [p.returncode for p in self.procs]
         return codes
@@ -133,54 +108,21 @@ def make_cluster_env(tmp_path, egg, uri, section):
     return env
 
 
-def executions(env_path):
-    path = os.path.join(str(env_path), 'executions.log')
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [(t, int(fire), int(pid)) for t, fire, pid in
-                (line.split() for line in f)]
-
-
 def history_rows(env):
     return env.db_query("""SELECT task, schedule, fire_time, status, runner,
                            message, ended FROM cron_history
                            ORDER BY fire_time""")
 
 
-def pid_of(runner):
-    """The pid in a runner id (`host:pid/token`)."""
-    return int(runner.split('/')[0].rsplit(':', 1)[1])
-
-
 def running_pid(env):
     """The pid of a process running `every_two` now, if any."""
     rows = env.db_query("""SELECT runner FROM cron_history
                            WHERE status='running' AND task='every_two'""")
-    return pid_of(rows[0][0]) if rows else None
+    return runner_pid(rows[0][0]) if rows else None
 
 
-def expected(first, last, step):
-    """Whole-second instants (µs) in [first, last] that are multiples of
-    `step` seconds."""
-    start = -(-first // (step * S)) * step * S
-    return list(range(start, last + 1, step * S))
-
-
-def report(name, counts):
-    print('%s: %s' % (name, ', '.join('%s=%s' % kv
-                                      for kv in sorted(counts.items()))))
-
-
-@pytest.fixture(params=['sqlite', 'postgres', 'mysql'])
-def cluster_uri(request):
-    skip_unless(request.param)
-    with fresh_database(request.param) as uri:
-        yield request.param, uri
-
-
-def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
-    kind, uri = cluster_uri
+def test_four_processes_run_each_occurrence_once(tmp_path, egg, database):
+    kind, uri = database
     env = make_cluster_env(tmp_path, egg, uri, {
         'timezone': 'UTC',
         'every_two.cron': '0/2 * * * * ?',
@@ -190,9 +132,7 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
         'every_second.max_instances': '5',
         'per_process.cron': '0/5 * * * * ?',
         'per_process.run_mode': 'local'})
-    cluster = Cluster(env.path, tmp_path)
-    for _ in range(4):
-        cluster.start()
+    cluster = Cluster(env.path, tmp_path).start_all(4)
     time.sleep(5)  # all four are up and ticking
     window_start = int(time.time()) * S + S
     time.sleep(60)
@@ -207,7 +147,7 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
     row_count = collections.Counter((r[0], r[2]) for r in rows
                                     if r[0] != 'per_process')
     for task, step in (('every_two', 2), ('every_second', 1)):
-        want = expected(window_start, window_end, step)
+        want = occurrences(window_start, window_end, step)
         got = [runs[(task, fire)] for fire in want]
         rows_got = [row_count[(task, fire)] for fire in want]
         missing = [f for f, n in zip(want, got) if n == 0]
@@ -220,7 +160,7 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
     # No leader: the claims are spread over the processes.
     runners = collections.Counter(r[4] for r in rows
                                   if r[0] == 'every_second')
-    assert {pid_of(r) for r in runners} <= pids
+    assert {runner_pid(r) for r in runners} <= pids
     assert all(r[3] == 'success' for r in rows), \
         [r for r in rows if r[3] != 'success'][:5]
 
@@ -228,7 +168,7 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
     local = collections.Counter(fire for t, fire, pid in executions(env.path)
                                 if t == 'per_process' and
                                 window_start <= fire <= window_end)
-    want = expected(window_start, window_end, 5)
+    want = occurrences(window_start, window_end, 5)
     report('%s per_process' % kind, {'occurrences': len(want),
                                      'runs': sum(local.values())})
     assert [local[f] for f in want] == [4] * len(want)
@@ -256,8 +196,8 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, cluster_uri):
 
 
 def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
-                                                            cluster_uri):
-    kind, uri = cluster_uri
+                                                            database):
+    kind, uri = database
     lease = 4
     env = make_cluster_env(tmp_path, egg, uri, {
         'timezone': 'UTC',
@@ -267,9 +207,7 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
         'every_two.max_instances': '10',
         'every_second.cron': '0/1 * * * * ?',
         'every_second.max_instances': '5'})
-    cluster = Cluster(env.path, tmp_path)
-    for _ in range(4):
-        cluster.start()
+    cluster = Cluster(env.path, tmp_path).start_all(4)
     time.sleep(5)
     window_start = int(time.time()) * S + S
     kills = []
@@ -301,7 +239,7 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
     rows = history_rows(env)
     by_key = collections.Counter((r[0], r[2]) for r in rows)
     for task, step in (('every_two', 2), ('every_second', 1)):
-        want = expected(window_start, window_end, step)
+        want = occurrences(window_start, window_end, step)
         got = [by_key[(task, f)] for f in want]
         report('%s chaos %s' % (kind, task), {
             'expected': len(want), 'one row': got.count(1),
@@ -311,16 +249,16 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
     statuses = collections.Counter(r[3] for r in rows)
     report('%s chaos statuses' % kind, statuses)
     interrupted = [r for r in rows if r[3] == 'interrupted']
-    assert all(str(pid_of(r[4])) in killed for r in interrupted), \
+    assert all(str(runner_pid(r[4])) in killed for r in interrupted), \
         interrupted
     # Each killed process left a run behind, recorded interrupted within
     # lease_seconds of the kill.
     kill_time = dict((str(pid), when) for pid, when in kills)
-    victims = set(str(pid_of(r[4])) for r in interrupted)
+    victims = set(str(runner_pid(r[4])) for r in interrupted)
     assert victims == left_a_run, (victims, kills)
-    late = [(r, r[6] - kill_time[str(pid_of(r[4]))])
+    late = [(r, r[6] - kill_time[str(runner_pid(r[4]))])
             for r in interrupted
-            if r[6] - kill_time[str(pid_of(r[4]))] > lease * S]
+            if r[6] - kill_time[str(runner_pid(r[4]))] > lease * S]
     assert not late, late
     others = [r for r in rows if r[3] != 'interrupted']
     assert all(r[3] == 'success' for r in others), \
@@ -333,7 +271,7 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
                                executions(env.path))
     status = dict(((r[0], r[2]), r[3]) for r in rows)
     for task, step in (('every_two', 2), ('every_second', 1)):
-        for fire in expected(window_start, window_end, step):
+        for fire in occurrences(window_start, window_end, step):
             if status[(task, fire)] == 'interrupted':
                 assert runs[(task, fire)] <= 1, (task, fire)
             else:

@@ -14,19 +14,14 @@ import collections
 import os
 import time
 
-import pytest
-
-from test_cluster import Cluster, make_cluster_env, report
-from test_integration import egg  # noqa: F401 (session fixture)
-from databases import fresh_database, skip_unless
+from test_cluster import Cluster, make_cluster_env
+from tracd import PLUGIN_HEAD, report
 
 # A second scheduler type that reads cron expressions, so that one task
 # has two schedules with the same instants; the task notes when it starts
 # and ends.
-PLUGIN = '''
-import os, time
-from trac.core import Component, implements
-from traccron.api import ICronTask, ISchedulerType
+PLUGIN = PLUGIN_HEAD + '''
+from traccron.api import ISchedulerType
 from traccron.scheduler import CronScheduler
 
 class Twin(Component):
@@ -40,8 +35,9 @@ class Twin(Component):
     def compile(self, value, tz):
         return CronScheduler(self.env).compile(value, tz)
 
-class Guarded(Component):
-    implements(ICronTask)
+class Guarded(PluginTask):
+    """runs 0.7 s; never two at once"""
+    task_id = 'guarded'
     def wake_up(self, *args):
         begin = time.time()
         time.sleep(0.7)
@@ -52,25 +48,12 @@ class Guarded(Component):
             os.write(fd, line.encode())
         finally:
             os.close(fd)
-    def getId(self):
-        return 'guarded'
-    def getDescription(self):
-        return 'runs 0.7 s; never two at once'
 '''
-
-S = 1000000
-
-
-@pytest.fixture(params=['sqlite', 'postgres', 'mysql'])
-def uri(request):
-    skip_unless(request.param)
-    with fresh_database(request.param) as uri:
-        yield request.param, uri
 
 
 def test_max_instances_holds_across_four_processes_and_two_schedules(
-        tmp_path, egg, uri):
-    kind, uri = uri
+        tmp_path, egg, database):
+    kind, uri = database
     env = make_cluster_env(tmp_path, egg, uri, {
         'timezone': 'UTC',
         'guarded.cron': '0/1 * * * * ?',
@@ -78,9 +61,7 @@ def test_max_instances_holds_across_four_processes_and_two_schedules(
         'guarded.max_instances': '1'})
     with open(os.path.join(env.path, 'plugins', 'guarded.py'), 'w') as f:
         f.write(PLUGIN)
-    cluster = Cluster(env.path, tmp_path)
-    for _ in range(4):
-        cluster.start()
+    cluster = Cluster(env.path, tmp_path).start_all(4)
     time.sleep(20)
     assert cluster.stop() == [0] * 4
     with open(os.path.join(env.path, 'guarded.log')) as f:

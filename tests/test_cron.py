@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from support import UTC, offset_changes, ours, utc
 from traccron.cron import (CronExpression, CronSyntaxError, local_zone,
                            split_expressions)
 
-UTC = timezone.utc
 PARIS = ZoneInfo('Europe/Paris')
 NEW_YORK = ZoneInfo('America/New_York')
 LORD_HOWE = ZoneInfo('Australia/Lord_Howe')
@@ -17,21 +17,10 @@ SANTIAGO = ZoneInfo('America/Santiago')
 
 
 def fires(text, start, count=5, tz=UTC):
-    """The first `count` fire instants after `start`, as ISO strings."""
-    expr = CronExpression(text, tz)
-    result = []
-    instant = start
-    for _ in range(count):
-        instant = expr.next_after(instant)
-        if instant is None:
-            result.append(None)
-            break
-        result.append(instant.isoformat())
-    return result
-
-
-def utc(*fields):
-    return datetime(*fields, tzinfo=UTC)
+    """The first `count` fire instants after `start`, as ISO strings; a
+    `None` after the last where it fires fewer times."""
+    result = [instant.isoformat() for instant in ours(text, start, count, tz)]
+    return result + [None] * (len(result) < count)
 
 
 JAN_2025 = utc(2025, 1, 1)
@@ -723,7 +712,7 @@ def test_santiago_midnight_transitions():
 def test_fire_instants_never_go_backwards_or_repeat(zone, text):
     tz = ZoneInfo(zone)
     expr = CronExpression(text, tz)
-    for change in transitions(tz, 2024, 2025):
+    for change in offset_changes(tz, 2024, 2025):
         instant = change - timedelta(days=1)
         end = change + timedelta(days=1)
         while instant < end:
@@ -731,17 +720,3 @@ def test_fire_instants_never_go_backwards_or_repeat(zone, text):
             assert following.astimezone(UTC) > instant.astimezone(UTC)
             assert following.tzinfo is tz
             instant = following
-
-
-def transitions(tz, first_year, last_year):
-    """The UTC instants (to the hour) when `tz` changes its offset."""
-    result = []
-    instant = utc(first_year, 1, 1)
-    offset = instant.astimezone(tz).utcoffset()
-    while instant.year <= last_year:
-        instant += timedelta(hours=1)
-        following = instant.astimezone(tz).utcoffset()
-        if following != offset:
-            result.append(instant)
-            offset = following
-    return result

@@ -5,15 +5,15 @@ croniter and cronsim are test dependencies only.  Each difference from them
 that the specification calls for is listed here, with the reason.
 """
 
-import functools
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from support import DAYS, MONTHS, UTC, offset_changes, ours
 from traccron.cron import CronExpression
 
 croniter_module = pytest.importorskip('croniter')
@@ -21,23 +21,8 @@ cronsim_module = pytest.importorskip('cronsim')
 croniter = croniter_module.croniter
 CronSim = cronsim_module.CronSim
 
-UTC = timezone.utc
 DIFF_SETTINGS = settings(max_examples=100, deadline=None,
                          suppress_health_check=[HealthCheck.too_slow])
-MONTHS = 'JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC'.split()
-DAYS = 'SUN MON TUE WED THU FRI SAT'.split()
-
-
-def ours(text, start, count, tz=UTC):
-    expr = CronExpression(text, tz)
-    result = []
-    instant = start
-    for _ in range(count):
-        instant = expr.next_after(instant)
-        if instant is None:
-            break
-        result.append(instant)
-    return result
 
 
 def theirs(text, start, count, **options):
@@ -308,23 +293,9 @@ CRONSIM_EXPRESSIONS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
-def transitions(zone, first_year=2020, last_year=2026):
-    """The UTC instants (to the quarter hour) when `zone` changes offset."""
-    tz = ZoneInfo(zone)
-    result = []
-    instant = datetime(first_year, 1, 1, tzinfo=UTC)
-    offset = instant.astimezone(tz).utcoffset()
-    while instant.year <= last_year:
-        instant += timedelta(hours=1)
-        following = instant.astimezone(tz).utcoffset()
-        if following != offset:
-            while (instant - timedelta(minutes=15)).astimezone(tz) \
-                    .utcoffset() == following:
-                instant -= timedelta(minutes=15)
-            result.append(instant)
-            offset = following
-    return tuple(result)
+def transitions(zone):
+    """The offset changes of `zone` from 2020 to 2026."""
+    return offset_changes(ZoneInfo(zone), 2020, 2026)
 
 
 def fires_between(text, tz, start, end):
@@ -345,10 +316,6 @@ def cronsim_fires_between(text, tz, start, end):
         if instant >= end:
             return result
         result.append(instant.astimezone(UTC))
-
-
-def utc(*fields):
-    return datetime(*fields, tzinfo=UTC)
 
 
 # Where the specification and cronsim part ways: wall times near a change

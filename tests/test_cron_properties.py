@@ -8,17 +8,15 @@ UTC the exact list of fire instants can be enumerated by brute force.
 """
 
 import calendar
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from support import DAYS, MONTHS, UTC, next_fires
 from traccron.cron import CronExpression
 
-UTC = timezone.utc
-MONTHS = 'JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC'.split()
-DAYS = 'SUN MON TUE WED THU FRI SAT'.split()
 ZONES = ['UTC', 'Europe/Paris', 'America/New_York', 'Australia/Lord_Howe',
          'America/Santiago', 'Pacific/Chatham']
 
@@ -269,17 +267,6 @@ starts = st.datetimes(min_value=datetime(2020, 1, 1),
                       timezones=st.just(UTC))
 
 
-def chain(expr, start, count):
-    result = []
-    instant = start
-    for _ in range(count):
-        instant = expr.next_after(instant)
-        if instant is None:
-            break
-        result.append(instant)
-    return result
-
-
 # -- properties --------------------------------------------------------------
 
 WINDOW_DAYS = 400
@@ -292,7 +279,7 @@ def test_in_utc_fire_instants_are_exactly_the_matching_times(meaning, start):
     expected = [wall.replace(tzinfo=UTC) for wall in islice(
         (w for w in meaning.wall_times(start.date(), WINDOW_DAYS)
          if w.replace(tzinfo=UTC) > start), 25)]
-    got = chain(expr, start, len(expected) + 1)
+    got = next_fires(expr, start, len(expected) + 1)
     assert got[:len(expected)] == expected
     end = datetime.combine(start.date() + timedelta(days=WINDOW_DAYS),
                            datetime.min.time(), UTC)
@@ -311,7 +298,7 @@ def test_fire_instants_increase_and_match_field_by_field(meaning, start,
 def check_increasing_and_matching(meaning, start, tz):
     expr = CronExpression(meaning.text, tz)
     previous = start
-    for instant in chain(expr, start, 25):
+    for instant in next_fires(expr, start, 25):
         assert instant.astimezone(UTC) > previous.astimezone(UTC)
         assert instant.tzinfo is tz
         wall = instant.replace(tzinfo=None, fold=0)
@@ -375,7 +362,8 @@ def test_real_clock_fires_at_every_matching_instant(meaning, where):
     if len(expected) > limit:
         expected = expected[:limit]
         end = expected[-1] + timedelta(seconds=1)
-    got = [t.astimezone(UTC) for t in chain(expr, start, len(expected) + 1)]
+    got = [t.astimezone(UTC)
+           for t in next_fires(expr, start, len(expected) + 1)]
     assert got[:len(expected)] == expected
     if len(got) > len(expected):
         assert got[len(expected)] >= end

@@ -11,33 +11,24 @@ errors and schedules that never fire."""
 
 from datetime import datetime, timedelta, timezone
 
-from trac.core import Component, implements
-
-from traccron.api import ICronTask
 from traccron.core import Core
 from traccron.scheduler import CronScheduler
 
-from support import FakeClock, fire_times, make_stub, run_ticker
+from support import FakeClock, StubTask, fire_times, make_stub, run_ticker
 
 UTC = timezone.utc
 T0 = datetime(2027, 6, 7, 10, 0, tzinfo=UTC)  # a Monday
 
 
-class CronTask(Component):
+class CronTask(StubTask):
     """Records its arguments."""
 
-    implements(ICronTask)
+    task_id = 'crontask'
 
     calls = []
 
     def wake_up(self, *args):
         CronTask.calls.append(args)
-
-    def getId(self):
-        return 'crontask'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 def run(config, seconds, start=T0):

@@ -11,11 +11,9 @@
 from datetime import datetime, timezone
 
 import pytest
-from trac.core import Component, implements
 
-from smtp import add_user, mail_env, smtp_server  # noqa: F401 (fixture)
-from support import rows
-from traccron.api import ICronTask
+from smtp import add_user, mail_env
+from support import StubTask, rows
 from traccron.core import Core
 
 UTC = timezone.utc
@@ -24,19 +22,13 @@ FOOTER = ('\n-- \nMy Project <http://example.org/trac.cgi>\n'
           'My example project\n')
 
 
-class BoomTask(Component):
+class BoomTask(StubTask):
     """Fails, for the tests."""
 
-    implements(ICronTask)
+    task_id = 'boom'
 
     def wake_up(self, *args):
         raise ValueError('boom: %s' % ' '.join(args))
-
-    def getId(self):
-        return 'boom'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 class TickingClock(object):

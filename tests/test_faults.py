@@ -37,77 +37,51 @@ import pytest
 
 from browser_support import write_htpasswd
 from databases import POSTGRES, _pg_connect, fresh_database, skip_unless
-from test_cluster import (S, Cluster, executions, expected, make_cluster_env,
-                          report)
-from test_integration import egg, wait_for  # noqa: F401 (session fixture)
-from tracd import BIN, Tracd, clean_environ, trac_admin
+from support import wait_for
+from test_cluster import Cluster, make_cluster_env
+from tracd import (BIN, PLUGIN_HEAD, S, Tracd, clean_environ, executions,
+                   occurrences, reap, report, runner_pid, trac_admin)
 
 UTC = timezone.utc
 
 # Tasks dropped into the environment's plugins/ beside test_cluster's. The
-# ones the soak counts append "task fire_time pid" to executions.log.
-FAULT_TASKS = '''
-import os, random, sys, time
-from trac.core import Component, implements
-from traccron.api import ICronTask, current_run
+# ones the soak counts note their runs (see PLUGIN_HEAD).
+FAULT_TASKS = PLUGIN_HEAD + '''
+import random, sys
 
-def note(env, name):
-    line = '%s %d %d\\n' % (name, current_run().fire_time, os.getpid())
-    fd = os.open(os.path.join(env.path, 'executions.log'),
-                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
-
-class Slow(Component):
-    implements(ICronTask)
+class Slow(PluginTask):
+    """sleeps as long as its argument says (3 s without one)"""
+    task_id = 'slow'
     def wake_up(self, *args):
         time.sleep(float(args[0]) if args else 3)
-    def getId(self):
-        return 'slow'
-    def getDescription(self):
-        return 'sleeps as long as its argument says (3 s without one)'
 
-class Exits(Component):
-    implements(ICronTask)
+class Exits(PluginTask):
+    """calls sys.exit(3)"""
+    task_id = 'exits'
     def wake_up(self, *args):
         sys.exit(3)
-    def getId(self):
-        return 'exits'
-    def getDescription(self):
-        return 'calls sys.exit(3)'
 
-class Tick(Component):
-    implements(ICronTask)
+class Tick(PluginTask):
+    """no-op"""
+    task_id = 'tick'
     def wake_up(self, *args):
         note(self.env, 'tick')
-    def getId(self):
-        return 'tick'
-    def getDescription(self):
-        return 'no-op'
 
-class Flaky(Component):
-    implements(ICronTask)
+class Flaky(PluginTask):
+    """fails three times out of ten"""
+    task_id = 'flaky'
     def wake_up(self, *args):
         note(self.env, 'flaky')
         if random.random() < 0.3:
             raise RuntimeError('flaky failed this time')
-    def getId(self):
-        return 'flaky'
-    def getDescription(self):
-        return 'fails three times out of ten'
 
-class Sleepy(Component):
-    implements(ICronTask)
+class Sleepy(PluginTask):
+    """sleeps 1.5 s three times out of ten"""
+    task_id = 'sleepy'
     def wake_up(self, *args):
         note(self.env, 'sleepy')
         if random.random() < 0.3:
             time.sleep(1.5)
-    def getId(self):
-        return 'sleepy'
-    def getDescription(self):
-        return 'sleeps 1.5 s three times out of ten'
 '''
 
 # Another process holding the SQLite file: `BEGIN EXCLUSIVE` (in Trac's
@@ -166,6 +140,15 @@ Row = collections.namedtuple('Row', 'id task schedule fire_time started '
 
 REFUSED = 'already running (max_instances = 1)'
 
+#: [traccron] of the tests of an outage across fire instants: `tick` each
+#: second; the occurrences delayed by the outage may run together.
+TICKS = {
+    'timezone': 'UTC',
+    'misfire_grace': '30',
+    'tick.cron': '0/1 * * * * ?',
+    'tick.max_instances': '10',
+}
+
 
 class Tickers(Cluster):
     """`Cluster`'s tickers, which may also start under a wrapper command
@@ -196,11 +179,7 @@ class Tickers(Cluster):
             if proc.poll() is None:
                 os.kill(proc.ticker_pid, signal.SIGTERM)
         for proc in self.procs:
-            try:
-                proc.wait(40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            reap(proc, 40)
             proc.log.close()
         codes = [p.returncode for p in self.procs]
         self.stopped += self.procs
@@ -229,6 +208,14 @@ def make_fault_env(tmp_path, egg, uri, section):
     return env
 
 
+def start_tickers(tickers, env, tmp_path, task, count=1):
+    """Start `count` tickers on `env` and wait until one has claimed
+    `task`; their `Tickers`."""
+    cluster = tickers(env.path, tmp_path).start_all(count)
+    wait_for_rows(env, task)
+    return cluster
+
+
 def history(env, task=None):
     sql = 'SELECT %s FROM cron_history' % ', '.join(Row._fields)
     args = ()
@@ -237,10 +224,6 @@ def history(env, task=None):
         args = (task,)
     return [Row(*r) for r in env.db_query(sql + ' ORDER BY fire_time, id',
                                           args)]
-
-
-def runner_pid(runner):
-    return int(runner.split('/')[0].rsplit(':', 1)[1])
 
 
 def hms(us):
@@ -255,7 +238,7 @@ def brief(row):
 
 def wait_for_rows(env, task, seconds=30):
     """Wait until `task` has a row (a ticker is up and claiming)."""
-    rows = wait_for(lambda: history(env, task), time.time() + seconds, 0.2)
+    rows = wait_for(lambda: history(env, task), seconds, 0.2)
     assert rows, 'no ticker claimed %s within %d s' % (task, seconds)
     return rows
 
@@ -270,10 +253,10 @@ def settle(env, task, want, seconds):
             return False
         done = set(r.fire_time for r in rows if r.status != 'running')
         return all(f in done for f in want)
-    return wait_for(finished, time.time() + seconds, 0.5)
+    return wait_for(finished, seconds, 0.5)
 
 
-def occurrences(name, rows, task, want):
+def rows_at_each(name, rows, task, want):
     """The rows of `task` at each instant of `want` (µs); prints the
     counts."""
     at = collections.defaultdict(list)
@@ -303,6 +286,14 @@ def assert_one_row_each(want, found, statuses):
 def assert_none_running(rows):
     left = [brief(r) for r in rows if r.status == 'running']
     assert not left, 'rows left running: %s' % left
+
+
+def assert_each_succeeded_once(name, rows, task, want):
+    """`task` has one row at each instant of `want`, a `success`, and no
+    row is left running; prints the counts under `name`."""
+    found = rows_at_each(name, rows, task, want)
+    assert_one_row_each(want, found, ('success',))
+    assert_none_running(rows)
 
 
 def sleep_until(instant):
@@ -367,9 +358,7 @@ def test_manual_run_longer_than_the_lease_ends_success(tmp_path, egg,
         'timezone': 'UTC',
         'lease_seconds': '6',
         'tick.cron': '0/1 * * * * ?'})
-    cluster = tickers(env.path, tmp_path)
-    cluster.start()
-    wait_for_rows(env, 'tick')
+    cluster = start_tickers(tickers, env, tmp_path, 'tick')
     began = time.time()
     out = trac_admin(env.path, 'cron', 'run', 'slow', '15', check=False)
     took = time.time() - began
@@ -393,17 +382,15 @@ def test_task_calling_sys_exit_fails_every_second(tmp_path, egg, fault_uri,
     env = make_fault_env(tmp_path, egg, uri, {
         'timezone': 'UTC',
         'exits.cron': '0/1 * * * * ?'})
-    cluster = tickers(env.path, tmp_path)
-    cluster.start()
-    wait_for_rows(env, 'exits')
+    cluster = start_tickers(tickers, env, tmp_path, 'exits')
     first = (int(time.time()) + 1) * S
     time.sleep(10)
-    want = expected(first, (int(time.time()) - 1) * S, 1)
+    want = occurrences(first, (int(time.time()) - 1) * S, 1)
     settle(env, 'exits', want, 10)
     assert cluster.stop() == [0]
     rows = history(env, 'exits')
-    found = occurrences('%s sys.exit(3) every second' % kind, rows, 'exits',
-                        want)
+    found = rows_at_each('%s sys.exit(3) every second' % kind, rows, 'exits',
+                         want)
     report('%s sys.exit(3) all rows' % kind,
            collections.Counter(r.status for r in rows))
     assert_none_running(rows)
@@ -425,29 +412,20 @@ def sqlite_uri():
 
 def test_sqlite_lock_across_fire_instants_loses_no_occurrence(tmp_path, egg,
                                                               tickers):
-    env = make_fault_env(tmp_path, egg, sqlite_uri(), {
-        'timezone': 'UTC',
-        'misfire_grace': '30',
-        'tick.cron': '0/1 * * * * ?',
-        # The occurrences delayed by the lock may run together.
-        'tick.max_instances': '10'})
-    cluster = tickers(env.path, tmp_path)
-    cluster.start()
-    wait_for_rows(env, 'tick')
+    env = make_fault_env(tmp_path, egg, sqlite_uri(), TICKS)
+    cluster = start_tickers(tickers, env, tmp_path, 'tick')
     first = (int(time.time()) + 1) * S
     sleep_until(first / S + 1.5)
     lock = ExclusiveLock(env, BUSY_TIMEOUT + 3).start().wait()
-    want = expected(first, (int(lock.released) + 2) * S, 1)
+    want = occurrences(first, (int(lock.released) + 2) * S, 1)
     settle(env, 'tick', want, 20)
     assert cluster.stop() == [0]
     rows = history(env)
     report('sqlite lock', {'held': round(lock.released - lock.locked, 1),
                            'from': hms(int(lock.locked * S)),
                            'busy timeout': BUSY_TIMEOUT})
-    found = occurrences('sqlite lock across fire instants', rows, 'tick',
-                        want)
-    assert_one_row_each(want, found, ('success',))
-    assert_none_running(rows)
+    assert_each_succeeded_once('sqlite lock across fire instants', rows,
+                               'tick', want)
     env.shutdown()
 
 
@@ -462,7 +440,7 @@ def test_sqlite_lock_across_the_end_of_a_run_keeps_its_outcome(tmp_path,
     cluster.start()
     running = wait_for(lambda: [r for r in history(env, 'slow')
                                 if r.status == 'running'],
-                       time.time() + 30, 0.1)
+                       30, 0.1)
     assert running, 'slow did not start within 30 s'
     fire = running[0].fire_time
     # Taken while the run sleeps, released 4 s after its end and before
@@ -479,10 +457,8 @@ def test_sqlite_lock_across_the_end_of_a_run_keeps_its_outcome(tmp_path,
                            'from run start + s': round(
                                lock.locked - fire / S, 1),
                            'busy timeout': BUSY_TIMEOUT})
-    found = occurrences('sqlite lock across the end of a run', rows, 'slow',
-                        want)
-    assert_one_row_each(want, found, ('success',))
-    assert_none_running(rows)
+    assert_each_succeeded_once('sqlite lock across the end of a run', rows,
+                               'slow', want)
     env.shutdown()
 
 
@@ -539,14 +515,8 @@ def test_postgres_outage_across_fire_instants_loses_no_occurrence(tmp_path,
                                                                   tickers):
     skip_unless('postgres')
     with dedicated_postgres() as (name, uri, admin):
-        env = make_fault_env(tmp_path, egg, uri, {
-            'timezone': 'UTC',
-            'misfire_grace': '30',
-            'tick.cron': '0/1 * * * * ?',
-            'tick.max_instances': '10'})
-        cluster = tickers(env.path, tmp_path)
-        cluster.start()
-        wait_for_rows(env, 'tick')
+        env = make_fault_env(tmp_path, egg, uri, TICKS)
+        cluster = start_tickers(tickers, env, tmp_path, 'tick')
         env.shutdown()  # this test's own connections are not the point
         first = (int(time.time()) + 1) * S
         sleep_until(first / S + 1.5)
@@ -555,17 +525,15 @@ def test_postgres_outage_across_fire_instants_loses_no_occurrence(tmp_path,
         ended = time.time()
         assert refused and 'not currently accepting connections' in \
             refused, 'the database did not refuse connections: %s' % refused
-        want = expected(first, (int(ended) + 2) * S, 1)
+        want = occurrences(first, (int(ended) + 2) * S, 1)
         settle(env, 'tick', want, 20)
         codes = cluster.stop()
         rows = history(env)
         env.shutdown()
     report('postgres outage', {'seconds': round(ended - began, 1),
                                'from': hms(int(began * S))})
-    found = occurrences('postgres outage across fire instants', rows,
-                        'tick', want)
-    assert_one_row_each(want, found, ('success',))
-    assert_none_running(rows)
+    assert_each_succeeded_once('postgres outage across fire instants', rows,
+                               'tick', want)
     assert codes == [0]
 
 
@@ -596,14 +564,14 @@ def second_ticker_during_a_long_run(tmp_path, egg, uri, cluster_of,
     first = cluster.start()
     running = wait_for(lambda: [r for r in history(env, 'slow')
                                 if r.status == 'running'],
-                       fire / S + 10, 0.2)
+                       fire / S + 10 - time.time(), 0.2)
     assert running and runner_pid(running[0].runner) == first.pid, \
         'the first ticker did not start slow at %s: %s' % (
             hms(fire), [brief(r) for r in history(env, 'slow')])
     second = cluster.start(prefix, environ)
     sleep_until(fire / S + 13)
     wait_for(lambda: [r for r in history(env, 'slow')
-                      if r.status != 'running'], time.time() + 20, 0.5)
+                      if r.status != 'running'], 20, 0.5)
     codes = cluster.stop()
     rows = history(env)
     env.shutdown()
@@ -684,10 +652,7 @@ def test_fault_soak_leaves_one_row_per_occurrence(tmp_path, egg, tickers):
         # Never skipped: each of its rows is a run, with its outcome.
         'flaky.max_instances': '10',
         'sleepy.cron': '0/1 * * * * ?'})
-    cluster = tickers(env.path, tmp_path)
-    for _ in range(4):
-        cluster.start()
-    wait_for_rows(env, 'flaky')
+    cluster = start_tickers(tickers, env, tmp_path, 'flaky', 4)
     first = (int(time.time()) + 1) * S
     # Locks of 0.2 s up to 2 s past the busy timeout.
     locker = subprocess.Popen(
@@ -727,8 +692,8 @@ def test_fault_soak_leaves_one_row_per_occurrence(tmp_path, egg, tickers):
     report('soak', {'seconds': SOAK, 'tickers': 4, 'kills': len(killed),
                     'locker': locks, 'seed': seed,
                     'tickers stopped at start by a lock': len(unstarted)})
-    want = expected(first, last, 1)
-    found = dict((task, occurrences('soak %s' % task, rows, task, want))
+    want = occurrences(first, last, 1)
+    found = dict((task, rows_at_each('soak %s' % task, rows, task, want))
                  for task in ('flaky', 'sleepy'))
     report('soak all rows', collections.Counter(r.status for r in rows))
     assert_none_running(rows)
@@ -814,7 +779,7 @@ def test_double_run_now_from_the_web_runs_once(tmp_path, egg):
         # slow sleeps 3 s.
         wait_for(lambda: [r for r in history(env, 'slow')
                           if r.status != 'running'],
-                 time.time() + 20, 0.5)
+                 20, 0.5)
         time.sleep(1)
         rows = history(env, 'slow')
     finally:

@@ -16,26 +16,20 @@ lease is an hour: it plays no part); every other run succeeds; a new
 worker's ticker takes its share; every TracCron page answers 200."""
 
 import os
-import signal
 import subprocess
-import time
 
 import pytest
 
 from browser_support import write_htpasswd
-from field import (RUNS_SECTION, S, TASKS, Client, Traffic,
-                   check_runs_across_processes, make_environment,
-                   readme_sample)
-from tracd import BIN, clean_environ, free_port
-
-from test_integration import egg  # noqa: F401 (session fixture)
+from field import (PASSWORD, RUNS_SECTIONS, TAIL, TASKS,
+                   check_runs_across_processes, first_answer,
+                   make_environment, readme_sample, start_traffic)
+from tracd import BIN, clean_environ, free_port, terminate
 
 pytestmark = pytest.mark.field
 
-PASSWORD = 'field secret'
 WORKERS = 4
 DURATION = 60      # seconds of the window checked
-TAIL = 5           # seconds of requests after it, at least
 
 # gunicorn's server hooks note when each worker starts (in the worker)
 # and when the arbiter reaped it.
@@ -91,24 +85,11 @@ class Gunicorn(object):
             stdout=self.stderr, stderr=subprocess.STDOUT,
             env=clean_environ(), cwd=workdir)
 
-    def wait_until_up(self, client, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            assert self.process.poll() is None, self.log_text()
-            try:
-                return client.get('/')
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError('gunicorn did not answer: ' + self.log_text())
+    def wait_until_up(self, client):
+        return first_answer('gunicorn', self.process, client, self.log_text)
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, 60)
         self.stderr.close()
 
     def log_text(self):
@@ -135,21 +116,13 @@ def test_gunicorn_workers_recycled_run_each_occurrence_once(tmp_path, egg):
     env_path = tmp_path / 'trac'
     make_environment(os.path.join(BIN, 'python'), env_path, egg=egg,
                      plugins={'field_tasks.py': TASKS},
-                     sections={'traccron': RUNS_SECTION, 'logging': {
-                         'log_type': 'file', 'log_level': 'INFO'}})
+                     sections=RUNS_SECTIONS)
     htpasswd = tmp_path / 'htpasswd'
     write_htpasswd(htpasswd, {'admin': PASSWORD})
     server = Gunicorn(tmp_path, env_path, htpasswd)
     try:
-        client = Client(server.base)
-        server.wait_until_up(client)
-        client.login('admin', PASSWORD)
-        traffic = Traffic(client)
-        traffic.run(time.time() + 4)  # warm up
-        window_start = (int(time.time()) + 1) * S
-        window_end = window_start + (DURATION - 1) * S
-        traffic.run_until_settled(env_path, (window_start, window_end),
-                                  TAIL)
+        traffic, window = start_traffic(server, DURATION)
+        traffic.run_until_settled(env_path, window, TAIL)
         log = server.log_text()
         events = server.worker_events()
         recycled = server.recycled()
@@ -159,9 +132,8 @@ def test_gunicorn_workers_recycled_run_each_occurrence_once(tmp_path, egg):
     traffic.check('gunicorn')
     # Workers end only when recycled, after --max-requests.
     assert set(events['exit']) <= recycled, (events, recycled)
-    check_runs_across_processes(
-        'gunicorn', env_path, (window_start, window_end), events['born'],
-        events['exit'])
+    check_runs_across_processes('gunicorn', env_path, window, events['born'],
+                                events['exit'])
     assert 'Traceback' not in log, log
     with open(server.stderr.name) as f:
         text = f.read()

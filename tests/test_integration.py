@@ -15,13 +15,10 @@ import os
 import socket
 import sqlite3
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-import pytest
-
-from tracd import Tracd, build_egg, init_env, trac_admin
-
-UTC = timezone.utc
+from support import UTC, us, wait_for
+from tracd import Tracd, init_env, replace_section, trac_admin
 
 # A plugin file dropped into the environment: it shows the test what the
 # tracd process holds (its threads and its current Environment object).
@@ -47,11 +44,6 @@ class TracCronProbe(Component):
 '''
 
 
-@pytest.fixture(scope='session')
-def egg(tmp_path_factory):
-    return build_egg(tmp_path_factory.mktemp('egg'))
-
-
 def next_minute(after, margin=10):
     """The first minute boundary at least `margin` seconds after `after`."""
     t = (after + timedelta(seconds=margin)).replace(second=0, microsecond=0)
@@ -67,31 +59,10 @@ def history(env_path):
         db.close()
 
 
-def wait_for(predicate, until, step=0.5):
-    while time.time() < until:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(step)
-    return predicate()
-
-
-def us(dt):
-    return int(dt.timestamp()) * 1000000
-
-
 def set_section(env_path, lines):
     """Edit trac.ini by hand: replace the [traccron] section."""
-    ini = os.path.join(str(env_path), 'conf', 'trac.ini')
-    with open(ini) as f:
-        text = f.read()
-    head, sep, rest = text.partition('\n[traccron]\n')
-    if sep:
-        tail = rest.split('\n[', 1)
-        text = head + ('\n[' + tail[1] if len(tail) > 1 else '\n')
-    with open(ini, 'w') as f:
-        f.write(text.rstrip('\n') + '\n\n[traccron]\n' + '\n'.join(lines) +
-                '\n')
+    replace_section(os.path.join(str(env_path), 'conf', 'trac.ini'),
+                    '[traccron]\n' + '\n'.join(lines) + '\n')
 
 
 def test_egg_upgrade_creates_the_table(tmp_path, egg):
@@ -138,7 +109,7 @@ def test_tracd_runs_tasks_on_time_and_follows_trac_ini(tmp_path, egg):
 
         first = wait_for(lambda: [r for r in history(env_path)
                                   if r[3] != 'running'],
-                         t1.timestamp() + 20)
+                         t1.timestamp() + 20 - time.time(), 0.5)
         assert [r[:4] for r in first] == [
             ('heart_beat', 'daily', us(t1), 'success')]
         assert first[0][4].startswith(runner)

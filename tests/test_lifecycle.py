@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from trac.core import Component, implements
@@ -31,22 +31,17 @@ from traccron.dispatcher import RunRegistry, install_registry
 from traccron.housekeeping import is_gone
 from traccron.ticker import Ticker
 
-from support import FakeClock, inline_spawn, make_env, make_stub, rows
+from support import (UTC, FakeClock, S, StubTask, inline_spawn, make_env,
+                     make_stub, primed_ticker, rows, tick_at, us, wait_for)
 
-UTC = timezone.utc
 T0 = datetime(2027, 3, 1, tzinfo=UTC)
-S = 1000000
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def us(dt):
-    return int(dt.timestamp()) * S
-
-
-class BlockingTask(Component):
+class BlockingTask(StubTask):
     """Runs until the test releases it."""
 
-    implements(ICronTask)
+    task_id = 'blocking'
 
     release = threading.Event()
     started = threading.Event()
@@ -55,17 +50,11 @@ class BlockingTask(Component):
         BlockingTask.started.set()
         BlockingTask.release.wait(10)
 
-    def getId(self):
-        return 'blocking'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class ExitTask(Component):
+class ExitTask(StubTask):
     """Calls sys.exit(3), as a careless script would."""
 
-    implements(ICronTask)
+    task_id = 'exits'
 
     calls = 0
 
@@ -73,45 +62,27 @@ class ExitTask(Component):
         ExitTask.calls += 1
         raise SystemExit(3)
 
-    def getId(self):
-        return 'exits'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class TableThiefTask(Component):
+class TableThiefTask(StubTask):
     """Takes the history table away while it runs, so that writing its
     outcome fails (as a database that went away would)."""
 
-    implements(ICronTask)
+    task_id = 'thief'
 
     def wake_up(self, *args):
         self.env.db_transaction(
             'ALTER TABLE cron_history RENAME TO cron_gone')
 
-    def getId(self):
-        return 'thief'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class CountTask(Component):
+class CountTask(StubTask):
     """Counts its runs."""
 
-    implements(ICronTask)
+    task_id = 'count'
 
     calls = 0
 
     def wake_up(self, *args):
         CountTask.calls += 1
-
-    def getId(self):
-        return 'count'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 class InterruptingListener(Component):
@@ -157,6 +128,15 @@ def registry(request):
         install_registry(path, previous)
 
 
+def registered_ticker(env, registry, spawn=inline_spawn):
+    """A primed ticker (see `primed_ticker`, at T0) with a run registry
+    of its own from the `registry` fixture: (ticker, clock, registry)."""
+    clock = FakeClock(T0.timestamp() - 1)
+    mine = registry(env, clock)
+    ticker, _ = primed_ticker(env, T0, spawn, clock, registry=mine)
+    return ticker, clock, mine
+
+
 def observer(env, clock, registry=None, runner='other-host:7/abcdef0000'):
     """A ticker of another process (another runner and run registry)."""
     ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
@@ -165,15 +145,6 @@ def observer(env, clock, registry=None, runner='other-host:7/abcdef0000'):
                                                      auto=False))
     ticker.runner = runner
     return ticker
-
-
-def wait_for(predicate, timeout=10):
-    event = threading.Event()
-    for _ in range(int(timeout * 100)):
-        if predicate():
-            return True
-        event.wait(0.01)
-    return predicate()
 
 
 # 1. Manual runs longer than lease_seconds -----------------------------------
@@ -225,10 +196,7 @@ def test_run_marked_interrupted_elsewhere_keeps_its_real_outcome():
 def test_occurrence_not_claimed_for_a_database_error_runs_within_grace():
     env = make_stub(enable=[CountTask], config={
         'timezone': 'UTC', 'count.hourly': '0'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
     env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
     clock.set(T0.timestamp())
     try:
@@ -251,13 +219,8 @@ def test_outcome_the_database_refused_is_written_again_until_it_is(
         registry):
     env = make_stub(enable=[TableThiefTask], config={
         'timezone': 'UTC', 'thief.hourly': '0'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    mine = registry(env, clock)
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None, registry=mine)
-    ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    ticker, clock, mine = registered_ticker(env, registry)
+    tick_at(ticker, clock, T0)
     # The task ran; its outcome could not be written and is kept.
     assert any('could not record the end of run' in m
                for level, m in env.log_messages if level == 'ERROR')
@@ -278,13 +241,8 @@ def test_outcome_the_database_refused_is_written_again_until_it_is(
 def test_sys_exit_in_a_task_is_a_failure_and_the_next_runs_go_on():
     env = make_stub(enable=[ExitTask], config={
         'timezone': 'UTC', 'exits.cron': '0 * * * * ?'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
-    for minute in range(3):
-        clock.set((T0 + timedelta(minutes=minute)).timestamp())
-        ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
+    tick_at(ticker, clock, *(T0 + timedelta(minutes=m) for m in range(3)))
     history = rows(env, 'exits')
     assert [(r.fire_time, r.status) for r in history] == [
         (us(T0 + timedelta(minutes=m)), 'failure') for m in range(3)]
@@ -307,8 +265,6 @@ def test_a_run_whose_thread_cannot_start_is_a_failure_and_blocks_nothing(
         registry):
     env = make_stub(enable=[CountTask], config={
         'timezone': 'UTC', 'count.cron': '0 * * * * ?'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    mine = registry(env, clock)
     failing = [True]
 
     def spawn(name, target, *args):
@@ -316,14 +272,10 @@ def test_a_run_whose_thread_cannot_start_is_a_failure_and_blocks_nothing(
             raise RuntimeError("can't start new thread")
         target(*args)
 
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=spawn,
-                    config_check=None, registry=mine)
-    ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    ticker, clock, mine = registered_ticker(env, registry, spawn)
+    tick_at(ticker, clock, T0)
     failing[0] = False
-    clock.set((T0 + timedelta(minutes=1)).timestamp())
-    ticker.tick()
+    tick_at(ticker, clock, T0 + timedelta(minutes=1))
     first, second = rows(env, 'count')
     assert first.status == 'failure'
     assert "could not start a thread for the run: RuntimeError: can't " \
@@ -429,13 +381,8 @@ def test_invalid_numbers_leave_the_ticker_running_with_defaults(tmp_path):
         'timezone': 'UTC', 'count.cron': '0 * * * * ?',
         'history_days': '\u00b2', 'ticker_interval': '0',
         'lease_seconds': '1.5', 'misfire_grace': 'soon'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
-    for minute in range(5):
-        clock.set((T0 + timedelta(minutes=minute)).timestamp())
-        ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
+    tick_at(ticker, clock, *(T0 + timedelta(minutes=m) for m in range(5)))
     assert [r.status for r in rows(env, 'count')] == ['success'] * 5
     assert not any('ticker error' in m for level, m in env.log_messages)
     warnings = [m for level, m in env.log_messages if level == 'WARNING']
@@ -497,8 +444,7 @@ def test_clearing_the_history_keeps_the_claims_of_recent_occurrences():
     lagging = observer(env, lagging_clock)
     ticker.tick()
     lagging.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    tick_at(ticker, clock, T0)
     h.clear(env, keep_after=us(T0) - 61 * S)   # the last misfire_grace
     # A lagging process comes to the same occurrence after the clear.
     lagging_clock.set(T0.timestamp() + 0.5)

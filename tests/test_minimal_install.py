@@ -15,20 +15,18 @@ task; a per-second task runs each second; the email listener's mails go
 out. With Babel added to the same venv, a French browser gets French."""
 
 import os
-import time
 
 import pytest
 
 from browser_support import write_htpasswd
-from field import (PAGES, S, Client, build_wheel, distributions, fresh_venv,
-                   history_rows, install, make_environment,
+from field import (PAGES, PASSWORD, Client, build_wheel, distributions,
+                   fresh_venv, history_rows, install, make_environment,
                    wheel_requirements)
-from smtp import smtp_server  # noqa: F401 (fixture)
-from tracd import Tracd, build_egg, clean_environ
+from support import wait_for
+from tracd import S, Tracd, build_egg, clean_environ
 
 pytestmark = pytest.mark.field
 
-PASSWORD = 'field secret'
 RECIPIENT = 'cron-admin@example.org'
 #: What `pip install trac` brings, and the plugin: nothing else.
 STOCK = ['jinja2', 'markupsafe', 'setuptools', 'trac']
@@ -60,16 +58,6 @@ def serve(python, env_path, tmp_path, name):
                  bin_dir=os.path.dirname(python), environ=environ)
 
 
-def wait_for(predicate, timeout=30, step=0.25):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(step)
-    return predicate()
-
-
 def check_stock_site(server, env_path, smtp):
     """What an administrator sees and gets from a stock install."""
     client = Client(server.base)
@@ -93,7 +81,7 @@ def check_stock_site(server, env_path, smtp):
     assert posted.status == 303, posted
     manual = wait_for(lambda: [r for r in history_rows(env_path)
                                if r.schedule == 'manual' and
-                               r.status != 'running'])
+                               r.status != 'running'], 30, 0.25)
     assert [(r.task, r.status) for r in manual] == \
         [('heart_beat', 'success')]
     notice = client.get('/admin/traccron/cron_admin')
@@ -104,7 +92,7 @@ def check_stock_site(server, env_path, smtp):
         rows = [r for r in history_rows(env_path) if r.schedule == 'cron']
         done = [r for r in rows if r.status == 'success']
         return rows if len(done) >= 3 else None
-    rows = wait_for(seconds)
+    rows = wait_for(seconds, 30, 0.25)
     assert rows, 'heart_beat did not run each second'
     fires = [r.fire_time for r in rows]
     assert fires == list(range(fires[0], fires[-1] + 1, S)), fires
@@ -120,7 +108,7 @@ def check_stock_site(server, env_path, smtp):
 
     # The email listener mailed its summaries, in English.
     mails = wait_for(lambda: [m for m in smtp.mails
-                              if RECIPIENT in m.rcpt_tos])
+                              if RECIPIENT in m.rcpt_tos], 30, 0.25)
     assert mails, 'no mail from email_task_event'
     assert 'heart_beat' in mails[0].body and 'success' in mails[0].body
     return client
@@ -136,6 +124,16 @@ def check_logs(server, env_path):
     assert 'Heart beat: field test' in text
 
 
+def check_stock_tracd(python, env_path, tmp_path, smtp):
+    """`check_stock_site` on tracd of `python`, then `check_logs`."""
+    server = serve(python, env_path, tmp_path, 'tracd')
+    try:
+        check_stock_site(server, env_path, smtp)
+    finally:
+        server.stop()
+    check_logs(server, env_path)
+
+
 def test_wheel_in_a_stock_venv_serves_english_then_french_with_babel(
         tmp_path, smtp_server):
     wheel = build_wheel(tmp_path / 'wheel')
@@ -146,12 +144,7 @@ def test_wheel_in_a_stock_venv_serves_english_then_french_with_babel(
 
     env_path = tmp_path / 'stock'
     make_environment(python, env_path, sections=site_sections(smtp_server))
-    server = serve(python, env_path, tmp_path, 'tracd')
-    try:
-        check_stock_site(server, env_path, smtp_server)
-    finally:
-        server.stop()
-    check_logs(server, env_path)
+    check_stock_tracd(python, env_path, tmp_path, smtp_server)
 
     # With Babel, a French browser gets the French catalog.
     install(python, ['Babel'])
@@ -182,9 +175,4 @@ def test_egg_in_plugins_of_a_stock_trac_serves_every_page(
     env_path = tmp_path / 'stock'
     make_environment(python, env_path, egg=egg,
                      sections=site_sections(smtp_server))
-    server = serve(python, env_path, tmp_path, 'tracd')
-    try:
-        check_stock_site(server, env_path, smtp_server)
-    finally:
-        server.stop()
-    check_logs(server, env_path)
+    check_stock_tracd(python, env_path, tmp_path, smtp_server)

@@ -19,33 +19,25 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from trac.core import Component, implements
 
-from traccron.api import ICronTask
 from traccron.core import Core
 from traccron.scheduler import (DailyScheduler, HourlyScheduler,
                                 MonthlyScheduler, WeeklyScheduler, _number)
 
-from support import FakeClock, fire_times, make_stub, run_ticker
+from support import FakeClock, StubTask, fire_times, make_stub, run_ticker
 
 UTC = timezone.utc
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 YEAR = 2026  # Europe/Paris: summer time from 29 March, winter from 25 Oct
 
 
-class YearTask(Component):
+class YearTask(StubTask):
     """Counts nothing: the history rows are the record."""
 
-    implements(ICronTask)
+    task_id = 'year_task'
 
     def wake_up(self, *args):
         pass
-
-    def getId(self):
-        return 'year_task'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 # Independent oracles -------------------------------------------------------

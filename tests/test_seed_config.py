@@ -10,7 +10,6 @@
 keeps working, read from a real trac.ini."""
 
 import logging
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -25,7 +24,7 @@ from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.ticker import TickerStarter, get_ticker, wake_ticker
 
-from support import (FakeClock, make_env, make_stub, rows, run_ticker,
+from support import (FakeClock, make_env, rows, run_ticker,
                      ticker_threads, write_section)
 
 UTC = timezone.utc

@@ -9,33 +9,20 @@
 """The auto_postpone task: which tickets move where, recorded in the
 ticket history and notified by Trac."""
 
-from datetime import datetime, timezone
-
 import pytest
 from trac.ticket.model import Ticket
 
-from smtp import (add_milestone, add_ticket, add_user, mail_env, run_task,
-                  smtp_server)  # noqa: F401 (fixture)
-from support import FakeClock
+from smtp import add_milestone, add_ticket, run_task
+from support import NOW, day
 from traccron.tasks.auto_postpone import AutoPostponeTask
-
-UTC = timezone.utc
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-def day(d, month=3):
-    return datetime(2026, month, d, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def env(tmp_path, smtp_server):
-    env = mail_env(tmp_path, smtp_server)
+def env(task_env):
+    env = task_env([AutoPostponeTask], users=['alice'])
     env.config.set('notification-subscriber', 'always_notify_owner',
                    'TicketOwnerSubscriber')
-    add_user(env, 'alice', 'alice@example.org')
-    AutoPostponeTask(env).clock = FakeClock(NOW.timestamp())
-    yield env
-    env.reset_db()
+    return env
 
 
 def milestones(env):

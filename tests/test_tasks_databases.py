@@ -9,26 +9,16 @@
 """The queries of the bundled tasks on SQLite, PostgreSQL and MariaDB, in
 real environments (skipped with the reason where a server is absent)."""
 
-from datetime import datetime, timezone
-
 import pytest
 from trac.env import Environment
 from trac.ticket.model import Ticket
 
-from smtp import (add_milestone, add_ticket, add_user, run_task,
-                  smtp_server)  # noqa: F401 (fixture)
-from support import FakeClock
+from smtp import add_milestone, add_ticket, add_user, run_task
+from support import NOW, FakeClock, day
 from traccron.tasks.auto_postpone import AutoPostponeTask
 from traccron.tasks.sleeping_ticket import SleepingTicketTask
 from traccron.tasks.ticket_deadline import TicketDeadlineTask
 from traccron.tasks.unreachable_milestone import UnreachableMilestoneTask
-
-UTC = timezone.utc
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-def day(d, month=3):
-    return datetime(2026, month, d, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -12,22 +12,18 @@
 import os
 import stat
 import sys
-from datetime import datetime, timezone
 
 import pytest
 from trac.core import Component, implements
 from trac.notification.api import IEmailAddressResolver
 
-from smtp import (add_milestone, add_ticket, add_user, mail_env, run_task,
-                  smtp_server)  # noqa: F401 (fixture)
-from support import FakeClock
+from smtp import add_milestone, add_ticket, add_user, mail_env, run_task
+from support import NOW, day
 from traccron.notification import CronMailer
 from traccron.tasks.ticket_deadline import TicketDeadlineTask
 from traccron.tasks.unreachable_milestone import UnreachableMilestoneTask
 
-UTC = timezone.utc
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-DUE = datetime(2026, 3, 12, 12, 0, tzinfo=UTC)
+DUE = day(12)
 SUBJECT = 'Milestone m1 is due on 2026-03-12: 1 ticket still open'
 
 
@@ -41,22 +37,18 @@ class DirectoryResolver(Component):
 
 
 @pytest.fixture
-def env(tmp_path, smtp_server):
+def env(task_env):
     """One milestone due soon with one ticket: owner alice, reporter
     bob; the release manager is `manager`."""
-    env = mail_env(tmp_path, smtp_server, config={
-        'unreachable_milestone.recipient': 'manager'})
+    env = task_env([UnreachableMilestoneTask, TicketDeadlineTask],
+                   users=['alice', 'bob', 'manager'], config={
+                       'unreachable_milestone.recipient': 'manager'})
     env.config.set('ticket-custom', 'due_date', 'text')
-    for name in ('alice', 'bob', 'manager'):
-        add_user(env, name, '%s@example.org' % name)
-    UnreachableMilestoneTask(env).clock = FakeClock(NOW.timestamp())
-    TicketDeadlineTask(env).clock = FakeClock(NOW.timestamp())
     add_milestone(env, 'm1', due=DUE)
     add_ticket(env, NOW, summary='Fix it', milestone='m1',
                status='assigned', owner='alice', reporter='bob',
                due_date='2026-03-11')
-    yield env
-    env.reset_db()
+    return env
 
 
 def envelopes(server):

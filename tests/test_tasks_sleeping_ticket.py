@@ -8,32 +8,17 @@
 
 """The sleeping_ticket task: who gets which reminder, with which text."""
 
-from datetime import datetime, timezone
-
 import pytest
 
-from smtp import (SIGNATURE, add_ticket, add_user, mail_env, run_task,
-                  smtp_server, url)  # noqa: F401 (fixture)
-from support import FakeClock
+from smtp import SIGNATURE, add_ticket, run_task, url
+from support import day
 from traccron.tasks.sleeping_ticket import SleepingTicketTask
-
-UTC = timezone.utc
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-def day(d, month=3):
-    return datetime(2026, month, d, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def env(tmp_path, smtp_server):
-    env = mail_env(tmp_path, smtp_server,
-                   notification={'smtp_default_domain': 'example.net'})
-    add_user(env, 'alice', 'alice@example.org')
-    add_user(env, 'bob', 'bob@example.org')
-    SleepingTicketTask(env).clock = FakeClock(NOW.timestamp())
-    yield env
-    env.reset_db()
+def env(task_env):
+    return task_env([SleepingTicketTask], users=['alice', 'bob'],
+                    notification={'smtp_default_domain': 'example.net'})
 
 
 def add_fixture_tickets(env):

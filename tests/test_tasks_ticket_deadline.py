@@ -9,32 +9,25 @@
 """The ticket_deadline task: who is warned, with which text, and only once
 per deadline."""
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 from trac.ticket.model import Ticket
 
-from smtp import (SIGNATURE, add_ticket, add_user, mail_env, run_task,
-                  smtp_server, url)  # noqa: F401 (fixture)
-from support import FakeClock
+from smtp import SIGNATURE, add_ticket, run_task, url
+from support import NOW, UTC
 from traccron.core import Core
 from traccron.tasks.ticket_deadline import TicketDeadlineTask
 
-UTC = timezone.utc
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 CREATED = datetime(2026, 2, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def env(tmp_path, smtp_server):
-    env = mail_env(tmp_path, smtp_server)
+def env(task_env):
+    env = task_env([TicketDeadlineTask], users=['alice', 'bob', 'carol'])
     env.config.set('ticket-custom', 'due_date', 'text')
-    for name in ('alice', 'bob', 'carol'):
-        add_user(env, name, '%s@example.org' % name)
-    env.clock = FakeClock(NOW.timestamp())
-    TicketDeadlineTask(env).clock = env.clock
-    yield env
-    env.reset_db()
+    env.clock = TicketDeadlineTask(env).clock
+    return env
 
 
 def body(id, summary, sentence, status='assigned', owner='alice',

@@ -9,32 +9,19 @@
 """The unreachable_milestone task: the release managers' mail per
 milestone, and each owner's and reporter's mail with all their tickets."""
 
-from datetime import datetime, timezone
-
 import pytest
 
-from smtp import (SIGNATURE, add_milestone, add_ticket, add_user, mail_env,
-                  run_task, smtp_server, url)  # noqa: F401 (fixture)
-from support import FakeClock
+from smtp import SIGNATURE, add_milestone, add_ticket, run_task, url
+from support import day
 from traccron.tasks.unreachable_milestone import UnreachableMilestoneTask
-
-UTC = timezone.utc
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-def day(d, hour=12):
-    return datetime(2026, 3, d, hour, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def env(tmp_path, smtp_server):
-    env = mail_env(tmp_path, smtp_server, config={
-        'unreachable_milestone.recipient': 'manager, qa@example.com'})
-    for name in ('alice', 'bob', 'carol', 'manager'):
-        add_user(env, name, '%s@example.org' % name)
-    UnreachableMilestoneTask(env).clock = FakeClock(NOW.timestamp())
-    yield env
-    env.reset_db()
+def env(task_env):
+    return task_env([UnreachableMilestoneTask],
+                    users=['alice', 'bob', 'carol', 'manager'], config={
+                        'unreachable_milestone.recipient':
+                            'manager, qa@example.com'})
 
 
 def add_fixture(env):
@@ -42,7 +29,7 @@ def add_fixture(env):
     add_milestone(env, 'm2', due=day(11), completed=day(9))   # completed
     add_milestone(env, 'm3', due=day(20))                     # too far
     add_milestone(env, 'm4', due=day(9))                      # past due
-    add_milestone(env, 'm5', due=day(13, 0))
+    add_milestone(env, 'm5', due=day(13, hour=0))
     add_milestone(env, 'm6')                                  # no due date
     add_ticket(env, day(1), summary='Login fails', milestone='m1',
                status='assigned', owner='alice', reporter='bob')

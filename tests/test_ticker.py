@@ -11,31 +11,27 @@ scheduler types of the old API, and replacement of the Environment."""
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from trac.core import Component, implements
 from trac.env import Environment
 
-from traccron.api import ICronTask, ISchedulerType
+from traccron.api import ISchedulerType
 from traccron.config import CronConfig
 from traccron.ticker import Ticker
 
-from support import (FakeClock, fire_times, inline_spawn, make_env,
-                     make_stub, rows, run_ticker)
+from support import (UTC, FakeClock, StubTask, fire_times, inline_spawn,
+                     make_env, make_stub, primed_ticker, rows, run_ticker,
+                     tick_at, utc)
 
-UTC = timezone.utc
-T0 = datetime(2027, 3, 1, tzinfo=UTC)
-
-
-def utc(*args):
-    return datetime(*args, tzinfo=UTC)
+T0 = utc(2027, 3, 1)
 
 
-class FailingOnceTask(Component):
+class FailingOnceTask(StubTask):
     """Raises on its first run only."""
 
-    implements(ICronTask)
+    task_id = 'fails_once'
 
     calls = 0
 
@@ -44,17 +40,11 @@ class FailingOnceTask(Component):
         if FailingOnceTask.calls == 1:
             raise RuntimeError('boom on the first run')
 
-    def getId(self):
-        return 'fails_once'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class SlowTask(Component):
+class SlowTask(StubTask):
     """Blocks until the test releases it (at most 5 s)."""
 
-    implements(ICronTask)
+    task_id = 'a_slow'
 
     release = threading.Event()
     started = []
@@ -63,17 +53,11 @@ class SlowTask(Component):
         SlowTask.started.append(time.perf_counter())
         SlowTask.release.wait(5)
 
-    def getId(self):
-        return 'a_slow'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class FastTask(Component):
+class FastTask(StubTask):
     """Notes when it starts."""
 
-    implements(ICronTask)
+    task_id = 'b_fast'
 
     started = []
     done = threading.Event()
@@ -82,28 +66,16 @@ class FastTask(Component):
         FastTask.started.append(time.perf_counter())
         FastTask.done.set()
 
-    def getId(self):
-        return 'b_fast'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class RecorderTask(Component):
+class RecorderTask(StubTask):
     """Records its calls."""
 
-    implements(ICronTask)
+    task_id = 'rec'
 
     calls = []
 
     def wake_up(self, *args):
         RecorderTask.calls.append(args)
-
-    def getId(self):
-        return 'rec'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 class OldStyleEvery(Component):
@@ -281,11 +253,8 @@ def test_slow_task_does_not_delay_another_due_at_the_same_instant(tmp_path):
     env = make_env(tmp_path / 'env', enable=['test_ticker.*'],
                    config={'timezone': 'UTC', 'a_slow.hourly': '0',
                            'b_fast.hourly': '0'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None)
-    ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0, spawn=None)
+    tick_at(ticker, clock, T0)
     assert FastTask.done.wait(5)
     # The fast one finishes while the slow one (handed over first: tasks
     # are dispatched by id) is still running.
@@ -317,13 +286,8 @@ def test_max_instances_skips_an_overlapping_occurrence(tmp_path,
     env = make_env(tmp_path / 'env', enable=['test_ticker.*'],
                    config={'timezone': 'UTC', 'a_slow.hourly': '0, 1',
                            'a_slow.max_instances': max_instances})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None)
-    ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
-    clock.set((T0 + timedelta(minutes=1)).timestamp())
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0, spawn=None)
+    tick_at(ticker, clock, T0, T0 + timedelta(minutes=1))
     SlowTask.release.set()
     deadline = time.time() + 10
     while ticker.active_runs() and time.time() < deadline:
@@ -405,10 +369,7 @@ def test_replaced_environment_carries_on_without_gap_or_double(tmp_path):
 def test_occurrence_later_than_misfire_grace_is_recorded_missed():
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.hourly': '0, 10', 'misfire_grace': '30'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
     clock.set((T0 + timedelta(seconds=30)).timestamp())  # within grace
     ticker.tick()
     clock.set((T0 + timedelta(minutes=10, seconds=31)).timestamp())  # late
@@ -440,10 +401,7 @@ def test_ticker_purges_rows_older_than_history_days():
 def test_occurrence_the_database_could_not_claim_is_recorded_missed():
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.hourly': '0, 30'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
     env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
     try:
         clock.set(T0.timestamp())
@@ -558,12 +516,8 @@ def test_run_of_a_dead_local_process_does_not_block_the_next_one():
     stale = h.claim(env, [h.Claim('rec', 'hourly', before, before)],
                     '%s:%d/%s0000' % (host, proc.pid, token),
                     int(T0.timestamp() * 1e6))[0]
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
-    clock.set(T0.timestamp())
-    ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
+    tick_at(ticker, clock, T0)
     assert h.get(env, stale.id).status == 'interrupted'
     assert fire_times(env, 'rec', 'success') == [T0]
 

@@ -21,6 +21,38 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 
+#: µs in a second (the unit of cron_history's times).
+S = 1000000
+
+#: The start of a task plugin to drop into an environment's plugins/: the
+#: base of its tasks, `PluginTask` (the id is `task_id`, the description
+#: the doc string), and `note(env, name)`, which appends a line "task
+#: fire_time pid" to ENV/executions.log (O_APPEND: whole lines from any
+#: process), for `executions` to read.
+PLUGIN_HEAD = '''
+import os, time
+from trac.core import Component, implements
+from traccron.api import ICronTask, current_run
+
+class PluginTask(Component):
+    abstract = True
+    implements(ICronTask)
+    task_id = None
+    def getId(self):
+        return self.task_id
+    def getDescription(self):
+        return self.__doc__
+
+def note(env, name):
+    line = '%s %d %d\\n' % (name, current_run().fire_time, os.getpid())
+    fd = os.open(os.path.join(env.path, 'executions.log'),
+                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+'''
+
 
 def clean_environ():
     """The environment for child processes: nothing that would let them
@@ -34,19 +66,26 @@ def clean_environ():
     return env
 
 
-def build_egg(workdir):
-    """Build the plugin egg with `setup.py bdist_egg`; return its path."""
+def build_dist(workdir, command, pattern):
+    """Build the plugin with `setup.py <command>` (bdist_egg, bdist_wheel)
+    in `workdir`, without writing into the checkout; return the path of
+    the one file it made that matches `pattern`."""
     workdir = str(workdir)
     subprocess.run([sys.executable, 'setup.py', '--quiet',
                     'build', '--build-base', os.path.join(workdir, 'build'),
                     'egg_info', '--egg-base', workdir,
-                    'bdist_egg', '--bdist-dir', os.path.join(workdir, 'bd'),
+                    command, '--bdist-dir', os.path.join(workdir, 'bdist'),
                     '--dist-dir', os.path.join(workdir, 'dist')],
                    cwd=ROOT, check=True, capture_output=True,
                    env=clean_environ())
-    eggs = glob.glob(os.path.join(workdir, 'dist', 'TracCronPlugin-*.egg'))
-    assert len(eggs) == 1, eggs
-    return eggs[0]
+    made = glob.glob(os.path.join(workdir, 'dist', pattern))
+    assert len(made) == 1, made
+    return made[0]
+
+
+def build_egg(workdir):
+    """Build the plugin egg with `setup.py bdist_egg`; return its path."""
+    return build_dist(workdir, 'bdist_egg', 'TracCronPlugin-*.egg')
 
 
 def trac_admin(env_path, *args, check=True):
@@ -62,6 +101,22 @@ def init_env(env_path, egg=None, database='sqlite:db/trac.db'):
     if egg:
         shutil.copy(egg, os.path.join(str(env_path), 'plugins'))
         trac_admin(env_path, 'upgrade', '--no-backup')
+
+
+def replace_section(ini, text):
+    """Replace the `[traccron]` section of the trac.ini file `ini` by
+    `text` (the section with its header), as an administrator would edit
+    the file."""
+    with open(ini) as f:
+        lines = f.read().splitlines(True)
+    kept, inside = [], False
+    for line in lines:
+        if line.startswith('['):
+            inside = line.strip() == '[traccron]'
+        if not inside:
+            kept.append(line)
+    with open(ini, 'w') as f:
+        f.write(''.join(kept).rstrip('\n') + '\n\n' + text)
 
 
 def free_port():
@@ -113,11 +168,51 @@ class Tracd(object):
             return r.read().decode('utf-8')
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, 10)
         self._log.close()
+
+
+def reap(process, timeout):
+    """Wait up to `timeout` seconds for `process` to end, then kill it."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def terminate(process, timeout):
+    """SIGTERM to `process` if it is running, then `reap` it."""
+    if process.poll() is None:
+        process.terminate()
+        reap(process, timeout)
+
+
+def executions(env_path):
+    """(task, fire_time, pid) of each run noted by PLUGIN_HEAD's `note`,
+    in the order they were noted."""
+    path = os.path.join(str(env_path), 'executions.log')
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [(t, int(fire), int(pid)) for t, fire, pid in
+                (line.split() for line in f)]
+
+
+def runner_pid(runner):
+    """The pid in a runner id (`host:pid`, or `host:pid/token`)."""
+    return int(runner.split('/')[0].rsplit(':', 1)[1])
+
+
+def occurrences(first, last, step):
+    """The whole-second instants (µs) in [first, last] that are multiples
+    of `step` seconds."""
+    start = -(-first // (step * S)) * step * S
+    return list(range(start, last + 1, step * S))
+
+
+def report(title, figures):
+    """Print `figures` (a dict) under `title`, by name, for the test's
+    log."""
+    print('%s: %s' % (title, ', '.join('%s=%s' % kv
+                                       for kv in sorted(figures.items()))))
