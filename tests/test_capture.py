@@ -16,17 +16,16 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from trac.core import Component, implements
 from trac.db.api import DatabaseManager
 
 from traccron import capture, history as h
-from traccron.api import ICronTask, current_run
+from traccron.api import current_run
 from traccron.core import Core
 from traccron.db import SCHEMA, VERSION_NAME, CronSetup
 from traccron.dispatcher import LOG_STORE, RunRegistry, install_registry
-from traccron.ticker import Ticker
 
-from support import FakeClock, inline_spawn, make_env, make_stub, rows
+from support import (FakeClock, StubTask, make_env, make_stub,
+                     primed_ticker, rows, tick_at)
 from tracd import BIN, clean_environ
 
 UTC = timezone.utc
@@ -34,11 +33,11 @@ T0 = datetime(2027, 3, 1, tzinfo=UTC)
 LINES = 1000
 
 
-class _Chatty(object):
+class _Chatty(StubTask):
     """Logs `LINES` numbered lines, giving the other thread a chance to
     interleave."""
 
-    implements(ICronTask)
+    abstract = True
     go = threading.Barrier(2)
 
     def wake_up(self, *args):
@@ -49,40 +48,29 @@ class _Chatty(object):
             if i % 100 == 0:
                 time.sleep(0.001)
 
-    def getDescription(self):
-        return self.__doc__
+
+class ChattyA(_Chatty):
+    task_id = 'chatty_a'
 
 
-class ChattyA(_Chatty, Component):
-    def getId(self):
-        return 'chatty_a'
+class ChattyB(_Chatty):
+    task_id = 'chatty_b'
 
 
-class ChattyB(_Chatty, Component):
-    def getId(self):
-        return 'chatty_b'
-
-
-class Flood(Component):
+class Flood(StubTask):
     """Logs about 100 KB."""
 
-    implements(ICronTask)
+    task_id = 'flood'
 
     def wake_up(self, *args):
         for i in range(2000):
             self.log.warning('flood %04d %s', i, 'x' * 40)
 
-    def getId(self):
-        return 'flood'
 
-    def getDescription(self):
-        return self.__doc__
-
-
-class Parent(Component):
+class Parent(StubTask):
     """Logs, and has a thread of its own log too."""
 
-    implements(ICronTask)
+    task_id = 'parent'
     release = threading.Event()
     started = threading.Event()
 
@@ -102,12 +90,6 @@ class Parent(Component):
             Parent.started.set()
             Parent.release.wait(10)
             self.log.info('after the wait')
-
-    def getId(self):
-        return 'parent'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 def lines(env, run_id):
@@ -162,13 +144,8 @@ def test_threads_the_task_ties_to_its_run_are_captured():
 def test_scheduled_runs_capture_their_log():
     env = make_stub(enable=[ChattyA], config={
         'timezone': 'UTC', 'chatty_a.cron': '0 * * * * ?'})
-    clock = FakeClock((T0 - timedelta(seconds=1)).timestamp())
-    ticker = Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
-                    config_check=None)
-    ticker.tick()
-    for minute in range(2):
-        clock.set((T0 + timedelta(minutes=minute)).timestamp())
-        ticker.tick()
+    ticker, clock = primed_ticker(env, T0)
+    tick_at(ticker, clock, T0, T0 + timedelta(minutes=1))
     runs = rows(env, 'chatty_a')
     assert [r.status for r in runs] == ['success', 'success']
     for run in runs:

@@ -25,7 +25,7 @@ from trac.core import Component, implements
 from traccron import dispatcher, history as h
 from traccron.admin import CronAdmin
 from traccron.agenda import MAX_MISSED, Agenda
-from traccron.api import ICronTask, ITaskEventListener
+from traccron.api import ITaskEventListener
 from traccron.core import Core, RunRefused
 from traccron.dispatcher import RunRegistry, install_registry
 from traccron.housekeeping import is_gone
@@ -538,21 +538,15 @@ def test_a_registry_thread_that_cannot_start_loses_no_run(monkeypatch):
                for level, m in env.log_messages if level == 'ERROR')
 
 
-class UnstorableTask(Component):
+class UnstorableTask(StubTask):
     """Fails with a message no database stores as it is: a file name
     with an undecodable byte, and a NUL."""
 
-    implements(ICronTask)
+    task_id = 'unstorable'
 
     def wake_up(self, *args):
         raise ValueError('cannot read %s\0' % b'/srv/caf\xe9'.decode(
             'utf-8', 'surrogateescape'))
-
-    def getId(self):
-        return 'unstorable'
-
-    def getDescription(self):
-        return self.__doc__
 
 
 def test_a_message_no_database_stores_as_it_is_keeps_its_outcome():
