@@ -27,7 +27,11 @@ _, tag_, N_, add_domain = domain_functions('traccron', '_', 'tag_', 'N_',
                                            'add_domain')
 
 CATEGORY = 'traccron'
+#: Everything: the actions (Run now, toggles, Clear, Settings, Listeners).
 PERMISSION = 'CRON_ADMIN'
+#: Reading only: Overview, History, run pages, the feed and the Timeline.
+#: CRON_ADMIN includes it.
+VIEW_PERMISSION = 'CRON_VIEW'
 
 _ADMIN_PATH = re.compile(r'/admin/%s(?:/|$)' % CATEGORY)
 
@@ -59,15 +63,16 @@ class CronWebModule(Component):
     # IPermissionRequestor methods
 
     def get_permission_actions(self):
-        return [PERMISSION]
+        return [VIEW_PERMISSION, (PERMISSION, [VIEW_PERMISSION])]
 
     # IRequestFilter methods
 
     def pre_process_request(self, req, handler):
         if _ADMIN_PATH.match(req.path_info):
             # Trac answers 404 for a panel it hides; the panels of
-            # TracCron answer 403 to everyone without the permission.
-            req.perm.require(PERMISSION)
+            # TracCron answer 403 to everyone without a permission of
+            # theirs (each panel then requires its own).
+            req.perm.require(VIEW_PERMISSION)
             req.tz = user_zone(req, self.config.get('trac',
                                                     'default_timezone'))
         return handler
@@ -84,10 +89,10 @@ class CronWebModule(Component):
         return [resource_filename('traccron', 'templates')]
 
 
-def open_panel(req, path_info):
-    """Check what every request to a panel must satisfy: the permission,
+def open_panel(req, path_info, permission=PERMISSION):
+    """Check what every request to a panel must satisfy: its permission,
     no path below the panel, the form token of a POST."""
-    req.perm.require(PERMISSION)
+    req.perm.require(permission)
     if path_info:
         raise HTTPNotFound(_("Unknown administration panel"))
     if req.method == 'POST':
