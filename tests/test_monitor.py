@@ -9,6 +9,11 @@
 """`trac-admin ENV cron next`: what the schedules mean, exactly as the
 ticker computes them, daylight saving included."""
 
+import contextlib
+import io
+import json
+import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -16,8 +21,12 @@ import pytest
 from trac.admin.api import AdminCommandError, AdminCommandManager
 
 import traccron.monitor  # noqa: F401 (its Component)
+from traccron import history as h
+from traccron.core import Core
 
-from support import FakeClock, make_stub, run_ticker
+from support import (S, FakeClock, StubTask, make_env, make_stub,
+                     run_ticker)
+from tracd import init_env, trac_admin
 
 UTC = timezone.utc
 
@@ -44,8 +53,6 @@ def schedules(day):
 
 def cron(env, *args):
     """The output lines of `trac-admin ENV cron ...`."""
-    import io
-    import contextlib
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         AdminCommandManager(env).execute_command('cron', *args)
@@ -131,3 +138,113 @@ def test_next_with_no_enabled_schedule_says_so():
     assert cron(env, 'next') == ['No enabled schedule.']
     assert cron(env, 'next', 'heart_beat') == [
         'No enabled schedule for heart_beat.']
+
+
+# cron status: a check for Nagios and Icinga --------------------------------
+
+class Failing(StubTask):
+    """Fails."""
+
+    task_id = 'failing'
+
+    def wake_up(self, *args):
+        raise RuntimeError('it went wrong')
+
+
+def status(env, *args):
+    """(exit status, output lines) of `cron status`."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = AdminCommandManager(env).execute_command('cron', 'status',
+                                                        *args)
+    return code, out.getvalue().splitlines()
+
+
+def add_run(env, task, status_, hours_ago):
+    """A finished run of `task`, `hours_ago` hours ago."""
+    when = int(time.time()) * S - int(hours_ago * 3600) * S
+    claim, = h.claim(env, [h.Claim(task, 'daily', when, when)], 'me:1', when)
+    h.finish(env, claim.id, when + S, status_)
+
+
+def test_status_is_ok_when_nothing_fails(tmp_path):
+    env = make_env(tmp_path / 'env', config={
+        'timezone': 'UTC', 'heart_beat.daily': '02h30'})
+    Core(env).run_now('heart_beat', wait=True)
+    code, lines = status(env)
+    assert code == 0
+    assert lines[0].startswith('TRACCRON OK - ')
+    beat, = [l for l in lines if l.startswith('  heart_beat:')]
+    assert 'last run success at 20' in beat and 'last success 20' in beat
+    assert 'next run 20' in beat
+    env.shutdown()
+
+
+def test_status_warns_when_the_last_run_failed(tmp_path):
+    env = make_env(tmp_path / 'env', enable=['test_monitor.*'],
+                   config={'timezone': 'UTC'})
+    Core(env).run_now('heart_beat', wait=True)
+    Core(env).run_now('failing', wait=True)
+    code, lines = status(env)
+    assert code == 1
+    assert lines[0] == 'TRACCRON WARNING - last run failed: failing'
+    # Only that task.
+    assert status(env, '--task', 'heart_beat')[0] == 0
+    env.shutdown()
+
+
+def test_status_is_critical_when_a_task_is_overdue(tmp_path):
+    env = make_env(tmp_path / 'env', enable=['test_monitor.*'], config={
+        'timezone': 'UTC', 'heart_beat.daily': '02h30',
+        'heart_beat.alert_after': '26h'})
+    add_run(env, 'heart_beat', 'success', 30)
+    add_run(env, 'heart_beat', 'missed', 6)
+    add_run(env, 'failing', 'failure', 1)
+    code, lines = status(env)
+    assert code == 2
+    assert lines[0] == ('TRACCRON CRITICAL - overdue: heart_beat; last run '
+                        'failed: failing')
+    code, lines = status(env, '--json')
+    report = json.loads('\n'.join(lines))
+    assert (code, report['status'], report['code']) == (2, 'CRITICAL', 2)
+    beat, = [t for t in report['tasks'] if t['task'] == 'heart_beat']
+    assert (beat['overdue'], beat['alert_after'], beat['last_status']) == \
+        (True, 26 * 3600, 'missed')
+    last_success = datetime.fromisoformat(beat['last_success'])
+    assert 29.9 < (time.time() - last_success.timestamp()) / 3600 < 30.1
+    assert datetime.fromisoformat(beat['next_run']).strftime('%H:%M') == \
+        '02:30'
+    # A success within alert_after: no longer overdue.
+    add_run(env, 'heart_beat', 'success', 2)
+    assert status(env, '--task', 'heart_beat')[0] == 0
+    env.shutdown()
+
+
+def test_status_is_unknown_when_the_history_cannot_be_read(tmp_path):
+    env = make_env(tmp_path / 'env', config={'timezone': 'UTC'})
+    env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
+    code, lines = status(env)
+    assert code == 3
+    assert lines[0].startswith('TRACCRON UNKNOWN - the history cannot be '
+                               'read: ')
+    code, lines = status(env, '--json')
+    assert (code, json.loads('\n'.join(lines))['status']) == (3, 'UNKNOWN')
+    env.shutdown()
+
+
+def test_status_exit_codes_through_trac_admin(tmp_path, egg):
+    env_path = tmp_path / 'env'
+    init_env(env_path, egg)
+    with open(env_path / 'conf' / 'trac.ini', 'a') as f:
+        f.write('\n[traccron]\nheart_beat.daily = 02h30\n'
+                'heart_beat.alert_after = 1h\n')
+    assert trac_admin(env_path, 'cron', 'status', check=False).returncode \
+        == 0
+    trac_admin(env_path, 'cron', 'run', 'heart_beat')
+    with sqlite3.connect(str(env_path / 'db' / 'trac.db')) as db:
+        db.execute('UPDATE cron_history SET fire_time=fire_time-%d, '
+                   'started=started-%d, ended=ended-%d'
+                   % ((2 * 3600 * S,) * 3))
+    out = trac_admin(env_path, 'cron', 'status', check=False)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stdout.startswith('TRACCRON CRITICAL - overdue: heart_beat')

@@ -34,7 +34,7 @@ SCHEMA_KEYS = set(s.key for s in settings.SCHEMA)
 # A valid value of each kind, other than the default, and of each
 # scheduler type.
 VALID = {'bool': 'false', 'number': '7', 'zone': 'Europe/Paris',
-         'choice': 'local', 'text': 'x', 'list': 'a, b'}
+         'choice': 'local', 'text': 'x', 'list': 'a, b', 'duration': '26h'}
 SCHEDULES = {'hourly': '17', 'daily': '21h19', 'weekly': '4@21h28',
              'monthly': '15@21h15', 'cron': '@daily'}
 

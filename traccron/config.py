@@ -106,6 +106,11 @@ class CronConfig(Component):
     def get_run_mode(self, task):
         return self._read(_key(task) + '.run_mode')
 
+    def get_alert_after(self, task):
+        """Seconds without a successful run after which the task is
+        overdue, or `None` (never)."""
+        return self._read(_key(task) + '.alert_after')
+
     def get_catch_up(self, task):
         return self._value(_key(task) + '.catch_up', self.catch_up)
 

@@ -6,18 +6,25 @@
 # This software is licensed as described in the file COPYING, which
 # you should have received as part of this distribution.
 
-"""Commands of trac-admin that answer what will run: `cron next`."""
+"""Commands of trac-admin that answer what will run and how the tasks
+are doing: `cron next` and `cron status` (a Nagios/Icinga check)."""
 
-from datetime import datetime, timezone
+import json
+from datetime import datetime
 
 from trac.admin.api import AdminCommandError, IAdminCommandProvider
 from trac.core import Component, implements
 from trac.util.text import printout
 
-from traccron.config import whole_number
+from traccron.config import CronConfig, or_default, whole_number
 from traccron.core import Core
+from traccron.times import SECOND, UTC, from_us, now_us
 
-UTC = timezone.utc
+#: Exit statuses of `cron status`, as Nagios and Icinga read them.
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATES = ('OK', 'WARNING', 'CRITICAL', 'UNKNOWN')
+#: The outcomes that make the last run a failed one.
+FAILED = ('failure', 'interrupted')
 
 #: Fire times listed per schedule by `cron next` without `--count`.
 NEXT_COUNT = 5
@@ -63,14 +70,16 @@ def parse_from(text, tz):
     return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
 
 
-def parse_options(args, names):
+def parse_options(args, names, flags=()):
     """`(positional, options)` of `args`, where each of `names` (such as
-    `--from`) takes a value."""
+    `--from`) takes a value, but those in `flags`."""
     positional, options = [], {}
     args = list(args)
     while args:
         arg = args.pop(0)
-        if arg in names:
+        if arg in flags:
+            options[arg] = True
+        elif arg in names:
             if not args:
                 raise AdminCommandError('%s needs a value' % arg)
             options[arg] = args.pop(0)
@@ -97,6 +106,17 @@ class CronMonitor(Component):
                the configured zone); --count sets how many per schedule
                (default %d).""" % NEXT_COUNT,
                self._complete_task, self._do_next)
+
+        yield ('cron status', '[--task <task>] [--json]',
+               """Check the tasks, for Nagios or Icinga
+
+               Per task: the last outcome, the last success, the next run
+               and whether it is overdue (no success within its
+               alert_after). Exit status: 0 OK; 1 WARNING when the last
+               run of a task failed or was interrupted; 2 CRITICAL when a
+               task is overdue; 3 UNKNOWN when the history cannot be read.
+               --json prints the same for scripts.""",
+               None, self._do_status)
 
     def _complete_task(self, args):
         if len(args) == 1:
@@ -137,6 +157,124 @@ class CronMonitor(Component):
             raise AdminCommandError('No task "%s". Tasks: %s' % (
                 task_id, ', '.join(t.getId() for t in core.get_task_list())))
         return [task_id], options
+
+
+    def _do_status(self, *args):
+        positional, options = parse_options(args, ('--task', '--json'),
+                                            flags=('--json',))
+        if positional:
+            raise AdminCommandError('unexpected argument %s'
+                                    % ' '.join(positional))
+        core = Core(self.env)
+        task_id = options.get('--task')
+        if task_id is not None and core.get_task(task_id) is None:
+            raise AdminCommandError('No task "%s". Tasks: %s' % (
+                task_id, ', '.join(t.getId() for t in core.get_task_list())))
+        try:
+            tasks = task_states(self.env, core, now_us(), task_id)
+        except Exception as e:
+            self.log.error('TracCron: cron status could not read the '
+                           'history: %s', e)
+            tasks, error = [], '%s: %s' % (type(e).__name__, e)
+        else:
+            error = None
+        code = UNKNOWN if error else status_code(tasks)
+        if '--json' in options:
+            printout(json.dumps({'status': STATES[code], 'code': code,
+                                 'error': error, 'tasks': tasks},
+                                indent=2, sort_keys=True))
+        else:
+            printout(summary(code, tasks, error))
+            for task in tasks:
+                printout(_status_line(task))
+        return code
+
+
+def task_states(env, core, now, task_id=None):
+    """Per task (or only `task_id`): a dict of its last outcome, last
+    success, next run and whether it is overdue. Times are ISO 8601 in
+    UTC; `alert_after` is in seconds or `None`."""
+    config = CronConfig(env)
+    schedules, _ = core.build_schedules(from_us(now))
+    after = from_us(now)
+    states = []
+    for task in core.get_task_list():
+        tid = task.getId()
+        if task_id is not None and tid != task_id:
+            continue
+        last = _one(env, """SELECT status, fire_time, ended FROM cron_history
+                            WHERE task=%s AND status<>'running'
+                            ORDER BY id DESC""", tid)
+        success = _one(env, """SELECT status, fire_time, ended
+                               FROM cron_history
+                               WHERE task=%s AND status='success'
+                               ORDER BY id DESC""", tid)
+        first = _one(env, """SELECT status, fire_time, ended FROM cron_history
+                             WHERE task=%s ORDER BY id""", tid)
+        nexts = [s.next_after(after) for s in schedules if s.task_id == tid]
+        nexts = [n for n in nexts if n is not None]
+        alert = or_default(config.get_alert_after, tid)
+        # Overdue: no success for alert_after, counted from the last one,
+        # or from the first occurrence when none ever succeeded.
+        since = success and (success[2] or success[1]) or first and first[1]
+        overdue = bool(alert and since and now - since > alert * SECOND)
+        states.append({
+            'task': tid,
+            'enabled': config.is_task_enabled(tid),
+            'last_status': last and last[0],
+            'last_time': last and _iso(last[2] or last[1]),
+            'last_success': success and _iso(success[2] or success[1]),
+            'next_run': nexts and _iso(min(nexts)) or None,
+            'alert_after': alert,
+            'overdue': overdue,
+        })
+    return states
+
+
+def status_code(tasks):
+    if any(t['overdue'] for t in tasks):
+        return CRITICAL
+    if any(t['last_status'] in FAILED for t in tasks):
+        return WARNING
+    return OK
+
+
+def summary(code, tasks, error=None):
+    """The first line of a Nagios check: state, then what makes it so."""
+    if error:
+        return 'TRACCRON UNKNOWN - the history cannot be read: %s' % error
+    overdue = [t['task'] for t in tasks if t['overdue']]
+    failed = [t['task'] for t in tasks if t['last_status'] in FAILED]
+    parts = []
+    if overdue:
+        parts.append('overdue: ' + ', '.join(overdue))
+    if failed:
+        parts.append('last run failed: ' + ', '.join(failed))
+    return 'TRACCRON %s - %s' % (STATES[code], '; '.join(parts) or
+                                 '%d task(s), none failing or overdue'
+                                 % len(tasks))
+
+
+def _status_line(task):
+    return '  %s: last run %s%s, last success %s, next run %s%s' % (
+        task['task'], task['last_status'] or 'never ran',
+        ' at %s' % task['last_time'] if task['last_time'] else '',
+        task['last_success'] or 'never', task['next_run'] or 'none',
+        ', OVERDUE (alert_after %d s)' % task['alert_after']
+        if task['overdue'] else '')
+
+
+def _one(env, sql, task_id):
+    for row in env.db_query(sql + ' LIMIT 1', (task_id,)):
+        return row
+    return None
+
+
+def _iso(value):
+    """A time (aware datetime, or µs since the epoch) as ISO 8601 in UTC."""
+    if not isinstance(value, datetime):
+        value = from_us(value)
+    return value.astimezone(UTC).isoformat()
 
 
 def _zone_name(tz):

@@ -29,6 +29,7 @@ import zoneinfo
 from trac.config import BoolOption, IntOption, Option
 
 from traccron.cron import local_zone
+from traccron.times import DAY, HOUR, MINUTE, SECOND
 
 SECTION = 'traccron'
 
@@ -143,6 +144,28 @@ def _parse_choice(setting, key, text, required):
     return value
 
 
+_DURATION = re.compile(r'\s*([0-9]+)\s*([smhdw]?)\s*', re.I)
+_DURATION_UNITS = dict((unit, length // SECOND) for unit, length in [
+    ('', SECOND), ('s', SECOND), ('m', MINUTE), ('h', HOUR), ('d', DAY),
+    ('w', 7 * DAY)])
+
+
+def _parse_duration(setting, key, text, required):
+    """Seconds, or `None` for empty or `0` (off): `90`, `90s`, `30m`,
+    `2h`, `1d`, `1w`."""
+    if not text.strip():
+        return setting.default
+    match = _DURATION.fullmatch(text)
+    number = whole_number(match.group(1)) if match else None
+    seconds = None if number is None else \
+        number * _DURATION_UNITS[match.group(2).lower()]
+    if seconds is None or seconds > setting.maximum:
+        raise ConfigError(key, text, 'expected a duration such as 90s, 30m, '
+                          '26h, 2d or 1w (at most %d s), or 0 for none'
+                          % setting.maximum, setting.default)
+    return seconds or None
+
+
 def _parse_text(setting, key, text, required):
     return text
 
@@ -161,6 +184,7 @@ _PARSERS = {
     'number': _parse_number,
     'zone': _parse_zone,
     'choice': _parse_choice,
+    'duration': _parse_duration,
     'text': _parse_text,
     'list': _parse_list,
     'schedule': _parse_schedule,
@@ -330,6 +354,11 @@ SCHEMA = [
     Setting('TASK.catch_up', 'bool', None, """
         catch_up for this task only.""", _TASK,
             shown_default='the global catch_up'),
+    Setting('TASK.alert_after', 'duration', None, """
+        The task is overdue when it has had no successful run for this
+        long (90s, 30m, 26h, 2d, 1w; 0 or empty: never): `cron status`
+        then answers CRITICAL, and the overview says so.""", _TASK,
+            maximum=10 ** 9, shown_default='never'),
 
     Setting('LISTENER.enabled', 'bool', True, """
         Switch a listener off, e.g. history_task_event.enabled =
