@@ -263,6 +263,29 @@ def test_old_api_is_trigger_time_reads_the_values_of_the_task():
     assert not HourlyScheduler(env).isTriggerTime(task, at(YEAR, 2, 15, 3, 8))
 
 
+def test_old_api_is_trigger_time_agrees_with_the_ticker_across_dst():
+    # Paris, 2027-03-28: 02:00 -> 03:00; 2027-10-31: 03:00 -> 02:00.
+    env = make_stub(enable=[YearTask], config={
+        'timezone': 'Europe/Paris', 'year_task.daily': '02h30',
+        'year_task.hourly': '30'})
+    task = YearTask(env)
+
+    def at(*args):
+        return datetime(*args).timetuple()
+
+    daily, hourly = DailyScheduler(env), HourlyScheduler(env)
+    # The skipped 02:30 fires at 03:00, as the ticker runs it.
+    assert not daily.isTriggerTime(task, at(2027, 3, 28, 2, 30))
+    assert daily.isTriggerTime(task, at(2027, 3, 28, 3, 0))
+    assert not daily.isTriggerTime(task, at(2027, 3, 28, 3, 1))
+    assert daily.isTriggerTime(task, at(2027, 3, 29, 2, 30))
+    # The repeated hour: 02:30 is a time of the day.
+    assert daily.isTriggerTime(task, at(2027, 10, 31, 2, 30))
+    assert hourly.isTriggerTime(task, at(2027, 10, 31, 2, 30))
+    assert hourly.isTriggerTime(task, at(2027, 3, 28, 1, 30))
+    assert hourly.isTriggerTime(task, at(2027, 3, 28, 3, 30))
+
+
 # Only the digits 0-9 -------------------------------------------------------
 
 @pytest.mark.parametrize('cls,value,what', [

@@ -26,8 +26,6 @@ import threading
 
 from traccron.history import storable
 
-#: The cap of one run's log when `[traccron] log_capture_bytes` is not set.
-DEFAULT_LIMIT = 64 * 1024
 TRUNCATED = '[... log truncated: longer than %d bytes]'
 FORMAT = '%(asctime)s %(levelname)s %(message)s'
 
@@ -105,7 +103,7 @@ def _install():
         return _handler
 
 
-def start(env, run, limit=DEFAULT_LIMIT):
+def start(env, run, limit):
     """Capture the records that the calling thread writes to `env.log`
     for `run`, up to `limit` bytes; returns its `RunLog` (`None` when
     `limit` is 0: no capture)."""

@@ -24,7 +24,7 @@ from trac.core import Component, implements
 
 from traccron.api import IHistoryTaskExecutionStore
 from traccron.config import CronConfig, or_default
-from traccron.times import MINUTE, from_us, to_us
+from traccron.times import MINUTE, UTC, from_us, to_us
 
 _ONE_MINUTE = timedelta(minutes=1)
 _INSTANT = timedelta(microseconds=1)
@@ -61,7 +61,11 @@ class TriggerTimeFromCompile(object):
             return False
         tz = or_default(config.get_timezone)
         minute = datetime(*currentTime[:5])
-        before = minute.replace(tzinfo=tz) - _INSTANT
+        # The earliest instant that reads as this minute (a minute that a
+        # change of offset skips or repeats has two readings), counted in
+        # UTC: wall-time arithmetic would step over the change.
+        before = min(minute.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+                     for fold in (0, 1)) - _INSTANT
         for value in self.split_values(raw):
             try:
                 nxt = self.compile(value, tz).next_after(before)

@@ -25,11 +25,11 @@ from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
 from traccron.housekeeping import LeaseWatch
 from traccron.scheduler import Schedule
 from traccron.settings import Problem
-from traccron.times import from_us, now_us
+from traccron.times import from_us, now_us, to_us
 
 # Importable from here, as the original API and older modules had them.
 __all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule',
-           'from_us']
+           'from_us', 'to_us']
 
 
 class Core(Component):
@@ -129,9 +129,10 @@ class Core(Component):
         task = run.task
         notes = []
         set_current_run(run)
-        captured = capture.start(self.env, run,
-                                 CronConfig(self.env).log_capture_bytes)
+        captured = None
         try:
+            captured = capture.start(self.env, run,
+                                     CronConfig(self.env).log_capture_bytes)
             if run.started is None:
                 run.started = now_us(clock)
             listeners = self._listeners(notes)

@@ -25,7 +25,7 @@ from trac.env import env_cache, env_cache_lock, open_environment
 from traccron import capture, history
 from traccron.api import TaskRun
 from traccron.config import CronConfig
-from traccron.times import SECOND, from_us
+from traccron.times import SECOND, from_us, now_us
 
 #: Seconds an idle worker thread waits for a run before it ends.
 WORKER_IDLE = 60.0
@@ -190,7 +190,7 @@ class RunRegistry(object):
         if message is None:
             message = run.message
         if run.ended is None:
-            run.ended = int(self.clock.time() * SECOND)
+            run.ended = now_us(self.clock)
         args = (run.ended, status, message, run.started)
         try:
             history.finish(env, run.id, *args)
@@ -215,7 +215,7 @@ class RunRegistry(object):
         env = env or self._env
         mono = self.clock.monotonic()
         if now is None:
-            now = int(self.clock.time() * SECOND)
+            now = now_us(self.clock)
         with self._lock:
             beat = [id for id in self._runs if id not in self._unwritten]
             due = [(id, entry) for id, entry in self._unwritten.items()

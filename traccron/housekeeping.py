@@ -19,10 +19,10 @@ resumed from suspend therefore never make a live run look dead."""
 import os
 
 from traccron import history
-from traccron.times import DAY
+from traccron.times import DAY, HOUR, seconds
 
 #: How often (seconds) old history rows are purged.
-PURGE_INTERVAL = 3600.0
+PURGE_INTERVAL = seconds(HOUR)
 
 
 class LeaseWatch(object):

@@ -18,6 +18,7 @@ from trac.util.text import printout
 
 from traccron.config import CronConfig, or_default, whole_number
 from traccron.core import Core
+from traccron.present import offset_time, zone_name
 from traccron.times import SECOND, UTC, from_us, now_us
 
 #: Exit statuses of `cron status`, as Nagios and Icinga read them.
@@ -50,12 +51,6 @@ def next_fire_times(schedule, after, count):
         if schedule.confirm(dt):
             found.append(dt.astimezone(schedule.tz))
     return found
-
-
-def local_time(dt):
-    """`2027-03-28 03:00:00+02:00 CEST`: the local time with its UTC
-    offset, then the zone's abbreviation."""
-    return '%s %s' % (dt.isoformat(sep=' '), dt.tzname())
 
 
 def parse_from(text, tz):
@@ -140,10 +135,10 @@ class CronMonitor(Component):
                 ' for %s' % task_id if task_id else ''))
             return
         for schedule in sorted(schedules, key=lambda s: s.key):
-            printout('%s (%s)' % (schedule.key, _zone_name(schedule.tz)))
+            printout('%s (%s)' % (schedule.key, zone_name(schedule.tz)))
             times = next_fire_times(schedule, after, count)
             for dt in times:
-                printout('  ' + local_time(dt))
+                printout('  ' + offset_time(dt))
             if not times:
                 printout('  (does not fire again)')
 
@@ -193,8 +188,10 @@ class CronMonitor(Component):
 def task_states(env, core, now, task_id=None):
     """Per task (or only `task_id`): a dict of its last outcome, last
     success, next run and whether it is overdue. Times are ISO 8601 in
-    UTC; `alert_after` is in seconds or `None`."""
+    the configured zone, with their offset; `alert_after` is in seconds
+    or `None`."""
     config = CronConfig(env)
+    tz = core.timezone()
     schedules, _ = core.build_schedules(from_us(now))
     after = from_us(now)
     states = []
@@ -222,9 +219,9 @@ def task_states(env, core, now, task_id=None):
             'task': tid,
             'enabled': config.is_task_enabled(tid),
             'last_status': last and last[0],
-            'last_time': last and _iso(last[2] or last[1]),
-            'last_success': success and _iso(success[2] or success[1]),
-            'next_run': nexts and _iso(min(nexts)) or None,
+            'last_time': last and _iso(last[2] or last[1], tz),
+            'last_success': success and _iso(success[2] or success[1], tz),
+            'next_run': nexts and _iso(min(nexts), tz) or None,
             'alert_after': alert,
             'overdue': overdue,
         })
@@ -270,12 +267,9 @@ def _one(env, sql, task_id):
     return None
 
 
-def _iso(value):
-    """A time (aware datetime, or µs since the epoch) as ISO 8601 in UTC."""
+def _iso(value, tz):
+    """A time (aware datetime, or µs since the epoch) as ISO 8601 in the
+    configured zone `tz`, with its offset."""
     if not isinstance(value, datetime):
         value = from_us(value)
-    return value.astimezone(UTC).isoformat()
-
-
-def _zone_name(tz):
-    return getattr(tz, 'key', None) or str(tz)
+    return value.astimezone(tz).isoformat()

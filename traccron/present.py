@@ -56,6 +56,12 @@ def stamp(when, tz):
     return '' if when is None else _datetime(when, tz).strftime(STAMP)
 
 
+def offset_time(dt):
+    """An aware datetime as `2027-03-28 03:00:00+02:00 CEST`: its wall
+    time with the UTC offset, then the zone's abbreviation."""
+    return '%s %s' % (dt.isoformat(sep=' '), dt.tzname())
+
+
 def day(when, tz):
     """`when` (an aware datetime or µs since the epoch) as the date
     `YYYY-MM-DD` in `tz`."""

@@ -154,7 +154,6 @@ class HourlyScheduler(_SchedulerTypeBase):
         return '%d * * * *' % fields
 
 
-
 class DailyScheduler(_SchedulerTypeBase):
     """Fires every day at the given time."""
 
@@ -172,7 +171,6 @@ class DailyScheduler(_SchedulerTypeBase):
     def to_cron(fields):
         hour, minute = fields
         return '%d %d * * *' % (minute, hour)
-
 
 
 class WeeklyScheduler(_SchedulerTypeBase):
@@ -195,7 +193,6 @@ class WeeklyScheduler(_SchedulerTypeBase):
         return '%d %d * * %d' % (minute, hour, (day + 1) % 7)
 
 
-
 class MonthlyScheduler(_SchedulerTypeBase):
     """Fires every month on the given day and time; months without that
     day are skipped."""
@@ -214,7 +211,6 @@ class MonthlyScheduler(_SchedulerTypeBase):
     def to_cron(fields):
         day, hour, minute = fields
         return '%d %d %d * *' % (minute, hour, day)
-
 
 
 class CronScheduler(_SchedulerTypeBase):

@@ -31,7 +31,7 @@ from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
                                  local_key, open_cached, registry_for,
                                  spawn_thread)
 from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
-from traccron.times import MINUTE, SECOND, from_us
+from traccron.times import MINUTE, SECOND, from_us, now_us
 
 __all__ = ['Ticker', 'SystemClock', 'ensure_ticker', 'get_ticker',
            'wake_ticker', 'open_cached', 'LEAD']
@@ -173,7 +173,7 @@ class Ticker(object):
         if not config.ticker_enabled:
             env.log.info('TracCron ticker stops: ticker_enabled is false')
             return None
-        now = int(self.clock.time() * SECOND)
+        now = now_us(self.clock)
         mono = self.clock.monotonic()
         self._notice_clock_jump(env, now, mono)
         grace = config.misfire_grace * SECOND
