@@ -14,7 +14,8 @@ import re
 
 from pkg_resources import resource_filename
 
-from trac.core import Component, implements
+from trac.admin.api import IAdminPanelProvider
+from trac.core import Component, ExtensionPoint, implements
 from trac.perm import IPermissionRequestor
 from trac.util.translation import domain_functions, has_babel
 from trac.web.api import HTTPBadRequest, HTTPNotFound, IRequestFilter
@@ -33,7 +34,8 @@ PERMISSION = 'CRON_ADMIN'
 #: CRON_ADMIN includes it.
 VIEW_PERMISSION = 'CRON_VIEW'
 
-_ADMIN_PATH = re.compile(r'/admin/%s(?:/|$)' % CATEGORY)
+#: A path of the category; its group: the page, if any.
+_ADMIN_PATH = re.compile(r'/admin/%s(?:/([^/]*)(?:/.*)?)?$' % CATEGORY)
 
 # The hints of the bundled scheduler types (traccron/scheduler.py), so
 # that the catalog translates them; other hints are shown as they are.
@@ -54,6 +56,8 @@ class CronWebModule(Component):
 
     implements(IPermissionRequestor, IRequestFilter, ITemplateProvider)
 
+    panel_providers = ExtensionPoint(IAdminPanelProvider)
+
     def __init__(self):
         # Registered here, and this component is a request filter, so
         # that the domain is known before the request's translations are
@@ -68,14 +72,25 @@ class CronWebModule(Component):
     # IRequestFilter methods
 
     def pre_process_request(self, req, handler):
-        if _ADMIN_PATH.match(req.path_info):
+        match = _ADMIN_PATH.match(req.path_info)
+        if match:
             # Trac answers 404 for a panel it hides; the panels of
             # TracCron answer 403 to everyone without a permission of
-            # theirs (each panel then requires its own).
+            # theirs: CRON_VIEW for the ones listed to a reader, and
+            # CRON_ADMIN for the others.
             req.perm.require(VIEW_PERMISSION)
+            page = match.group(1)
+            if page and page not in self._listed(req):
+                req.perm.require(PERMISSION)
             req.tz = user_zone(req, self.config.get('trac',
                                                     'default_timezone'))
         return handler
+
+    def _listed(self, req):
+        """The pages of the category that `req`'s user is offered."""
+        return set(panel[2] for provider in self.panel_providers
+                   for panel in provider.get_admin_panels(req) or ()
+                   if panel[0] == CATEGORY)
 
     def post_process_request(self, req, template, data, metadata):
         return template, data, metadata

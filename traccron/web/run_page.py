@@ -66,8 +66,8 @@ def send_json(env, req, row):
         'status': row.status,
         'running': row.status == 'running',
         'badge': str(view['badge']),
-        'duration': view['elapsed'] or view['duration'] or '',
-        'ended': user_datetime(req, view['ended']),
+        'duration': str(view['elapsed'] or view['duration'] or ''),
+        'ended': str(user_datetime(req, view['ended'])),
         'message': view['message'],
         'log': capture.get(env, row.id),
     }
