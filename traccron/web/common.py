@@ -6,8 +6,8 @@
 # This software is licensed as described in the file COPYING, which
 # you should have received as part of this distribution.
 
-"""What the TracCron panels share: the `CRON_ADMIN` permission, which
-guards every one of them, the templates, the translation domain
+"""What the TracCron panels share: the permissions `CRON_VIEW` (reading)
+and `CRON_ADMIN` (everything), the templates, the translation domain
 `traccron`, and the problems of `[traccron]` shown on every page."""
 
 import re
@@ -51,8 +51,8 @@ _HINTS = [
 
 
 class CronWebModule(Component):
-    """The `CRON_ADMIN` permission, and the templates and translations of
-    the TracCron panels."""
+    """The `CRON_VIEW` and `CRON_ADMIN` permissions, and the templates and
+    translations of the TracCron panels."""
 
     implements(IPermissionRequestor, IRequestFilter, ITemplateProvider)
 
@@ -76,12 +76,13 @@ class CronWebModule(Component):
         if match:
             # Trac answers 404 for a panel it hides; the panels of
             # TracCron answer 403 to everyone without a permission of
-            # theirs: CRON_VIEW for the ones listed to a reader, and
-            # CRON_ADMIN for the others.
-            req.perm.require(VIEW_PERMISSION)
+            # theirs: a page not offered to the user (Settings to a
+            # CRON_VIEW user, any to others) requires CRON_ADMIN, which
+            # the message names.
             page = match.group(1)
             if page and page not in self._listed(req):
                 req.perm.require(PERMISSION)
+            req.perm.require(VIEW_PERMISSION)
             req.tz = user_zone(req, self.config.get('trac',
                                                     'default_timezone'))
         return handler
