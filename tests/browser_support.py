@@ -46,6 +46,8 @@ class XssTask(Component):
 #: A task plugin that logs each of its arguments (the run page shows the
 #: lines it captured).
 ECHO_PLUGIN = '''
+import time
+
 from trac.core import Component, implements
 from traccron.api import ICronTask
 
@@ -62,6 +64,21 @@ class EchoTask(Component):
 
     def getDescription(self):
         return 'Logs its arguments'
+
+
+class SlowEchoTask(Component):
+    implements(ICronTask)
+
+    def wake_up(self, lines='8'):
+        for i in range(int(lines)):
+            self.log.info('slow line %d', i)
+            time.sleep(0.5)
+
+    def getId(self):
+        return 'slow_echo'
+
+    def getDescription(self):
+        return 'Logs a line every half second'
 '''
 
 

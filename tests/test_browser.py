@@ -13,6 +13,7 @@ Each test leaves a screenshot in its tmp dir; a failing test prints its
 path. Needs Debian's `chromium` and `chromium-driver`."""
 
 import os
+import subprocess
 import time
 import zipfile
 
@@ -407,6 +408,40 @@ def test_cron_view_user_reads_history_run_page_and_timeline(browser):
     assert 'echo says browser-arg' in b.css('#cron-run-log').text
     assert b.css('#cron-run .cron-status').text == 'réussite'
     b.shot('run-page-fr')
+
+
+@needs_chromium
+def test_run_page_of_a_running_run_follows_its_log(browser):
+    """The page of a run going on shows its log as it grows, without
+    reloading, then the outcome once it ended."""
+    b = browser
+    b.site.db.clear()
+    process = subprocess.Popen(
+        [os.path.join(tracd.BIN, 'trac-admin'), b.site.env_path, 'cron',
+         'run', 'slow_echo', '12'], env=tracd.clean_environ(), cwd='/',
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + WAIT
+        while not b.site.db.ids('slow_echo') and time.time() < deadline:
+            time.sleep(0.1)
+        [run_id] = b.site.db.ids('slow_echo')
+        b.login('viewer')
+        b.open('cron_history/%d' % run_id)
+        b.wait_for_css('#cron-live')
+        assert b.css('#cron-run .cron-status').text == 'running'
+        b.driver.execute_script('window.traccronSamePage = 1')
+        b.wait(lambda: 'slow line 4' in b.css('#cron-run-log').text,
+               'the live log did not grow')
+        b.shot('running')
+        assert b.driver.execute_script(
+            'return window.traccronSamePage') == 1
+        b.wait(lambda: b.all('#cron-live') == [] and
+               b.css('#cron-run .cron-status').text == 'success',
+               'the page did not show the end of the run')
+        assert 'slow line 11' in b.css('#cron-run-log').text
+        b.shot('ended')
+    finally:
+        process.wait(60)
 
 
 def assert_no_action(b):
