@@ -312,3 +312,14 @@ def test_timeline_query_keeps_to_the_period(env):
     rows = history.timeline(env, now - 24 * HOUR_US, now,
                             ['failure', 'missed', 'interrupted'])
     assert [r.id for r in rows] == [inside, missed]
+
+
+def test_timeline_feed_links_to_the_run_page(env):
+    failure = add_row(env, 'failure', now_us() - HOUR_US,
+                      message='RuntimeError: boom')
+    response = call(env, '/timeline', 'viewer', args={'format': 'rss'})
+    assert response.status == 200
+    url = response.req.abs_href.admin('traccron', 'cron_history',
+                                      str(failure))
+    assert '<link>%s</link>' % url in response.body
+    assert '<category>cron-failure</category>' in response.body

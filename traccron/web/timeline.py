@@ -15,6 +15,7 @@ from trac.core import Component, implements
 from trac.timeline.api import ITimelineEventProvider
 from trac.util.datefmt import to_utimestamp
 from trac.util.html import tag
+from trac.web.chrome import add_stylesheet
 
 from traccron import history
 from traccron.present import status_label
@@ -40,6 +41,7 @@ class CronTimeline(Component):
 
     def get_timeline_filters(self, req):
         if VIEW_PERMISSION in req.perm:
+            add_stylesheet(req, 'traccron/traccron.css')
             yield PROBLEMS, _("Scheduled task runs")
             yield SUCCESSES, _("Successful scheduled task runs"), False
 
