@@ -37,6 +37,7 @@ COMPONENT_MODULES = [
     'traccron.web.history',
     'traccron.web.listeners',
     'traccron.web.settings',
+    'traccron.web.timeline',
     # Earlier versions' module of the panels: it imports them.
     'traccron.web_ui',
 ]

@@ -43,6 +43,45 @@ class XssTask(Component):
 '''
 
 
+#: A task plugin that logs each of its arguments (the run page shows the
+#: lines it captured).
+ECHO_PLUGIN = '''
+import time
+
+from trac.core import Component, implements
+from traccron.api import ICronTask
+
+
+class EchoTask(Component):
+    implements(ICronTask)
+
+    def wake_up(self, *args):
+        for arg in args:
+            self.log.info('echo says %s', arg)
+
+    def getId(self):
+        return 'echo'
+
+    def getDescription(self):
+        return 'Logs its arguments'
+
+
+class SlowEchoTask(Component):
+    implements(ICronTask)
+
+    def wake_up(self, lines='8'):
+        for i in range(int(lines)):
+            self.log.info('slow line %d', i)
+            time.sleep(0.5)
+
+    def getId(self):
+        return 'slow_echo'
+
+    def getDescription(self):
+        return 'Logs a line every half second'
+'''
+
+
 def write_htpasswd(path, users):
     """An htpasswd file with `{SHA}` entries for `users` (name -> pw)."""
     with open(str(path), 'w') as f:
@@ -105,6 +144,13 @@ class HistoryDb(object):
                 'INSERT INTO cron_history (task, schedule, fire_time, '
                 'started, ended, status, message, runner, heartbeat) '
                 'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', rows)
+
+    def ids(self, task):
+        """The ids of the rows of `task`, oldest first."""
+        with self._connect() as db:
+            return [r[0] for r in db.execute(
+                'SELECT id FROM cron_history WHERE task=? ORDER BY id',
+                (task,))]
 
     def rows(self):
         with self._connect() as db:

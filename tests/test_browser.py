@@ -13,13 +13,16 @@ Each test leaves a screenshot in its tmp dir; a failing test prints its
 path. Needs Debian's `chromium` and `chromium-driver`."""
 
 import os
+import subprocess
+import time
 import zipfile
 
 import pytest
 
 import tracd
-from browser_support import (CHROMEDRIVER, CHROMIUM, WAIT, XSS_PLUGIN,
-                             HistoryDb, start_chromium, write_htpasswd)
+from browser_support import (CHROMEDRIVER, CHROMIUM, ECHO_PLUGIN, WAIT,
+                             XSS_PLUGIN, HistoryDb, start_chromium,
+                             write_htpasswd)
 
 PASSWORD = 'secret pw'
 PAGES = ('cron_admin', 'cron_history', 'cron_listener', 'cron_doc')
@@ -52,13 +55,18 @@ def site(egg, tmp_path_factory):
     with open(str(env_path / 'plugins' / 'traccron_xss_task.py'),
               'w') as f:
         f.write(XSS_PLUGIN)
+    with open(str(env_path / 'plugins' / 'traccron_echo_task.py'),
+              'w') as f:
+        f.write(ECHO_PLUGIN)
     for args in (('config', 'set', 'traccron', 'ticker_enabled', 'false'),
                  ('config', 'set', 'traccron', 'timezone', 'UTC'),
                  ('config', 'set', 'logging', 'log_type', 'file'),
-                 ('permission', 'add', 'admin', 'TRAC_ADMIN')):
+                 ('permission', 'add', 'admin', 'TRAC_ADMIN'),
+                 ('permission', 'add', 'viewer', 'CRON_VIEW')):
         tracd.trac_admin(env_path, *args)
     htpasswd = root / 'htpasswd'
-    write_htpasswd(htpasswd, {'admin': PASSWORD, 'joe': PASSWORD})
+    write_htpasswd(htpasswd, {'admin': PASSWORD, 'joe': PASSWORD,
+                              'viewer': PASSWORD})
     server = tracd.Tracd(env_path, root / 'tracd.log', auth=str(htpasswd))
     yield Site(server, env_path)
     server.stop()
@@ -347,6 +355,101 @@ def test_user_without_cron_admin_gets_403_everywhere(browser):
     # The Admin menu does not offer the panels either.
     b.driver.get(b.site.server.base + '/admin')
     assert 'Trac Cron' not in b.css('body').text
+
+
+@needs_chromium
+def test_cron_view_user_reads_history_run_page_and_timeline(browser):
+    """A CRON_VIEW user: the History, the page of a run with the lines it
+    logged (in English and in French), the Timeline; no action."""
+    b = browser
+    b.site.db.clear()
+    tracd.trac_admin(b.site.env_path, 'cron', 'run', 'echo', 'browser-arg',
+                     'second-arg')
+    hour_ago = int((time.time() - 3600) * 1_000_000)
+    b.site.db.insert(2, start=hour_ago, failure_every=2)
+    failure_id, success_id = b.site.db.ids('heart_beat')
+    b.login('viewer')
+    b.open('cron_history')
+    b.wait_for_css('tr.cron-row')
+    b.shot('history')
+    assert len(b.all('tr.cron-row')) == 3
+    panels = [a.get_attribute('href') for a in b.all('#tabs a')]
+    assert [p.rsplit('/', 1)[1] for p in panels] == ['cron_history']
+    assert_no_action(b)
+
+    [echo_id] = b.site.db.ids('echo')
+    b.click_and_load(b.css('#run-%d a.cron-run-link' % echo_id))
+    b.wait_for_css('#cron-run-log')
+    log = b.css('#cron-run-log').text
+    assert 'echo says browser-arg' in log
+    assert 'echo says second-arg' in log
+    assert b.css('#cron-run .cron-task').text == 'echo'
+    assert b.css('#cron-run .cron-status').text == 'success'
+    assert_no_action(b)
+    run_url = b.driver.current_url
+    b.shot('run-page-en')
+
+    b.driver.get(b.site.server.base + '/timeline')
+    b.wait_for_css('#content.timeline')
+    failure = b.css('#content a[href$="/cron_history/%d"]' % failure_id)
+    b.driver.execute_script('arguments[0].scrollIntoView()', failure)
+    b.shot('timeline')
+    hrefs = [a.get_attribute('href') or '' for a in b.all('#content a')]
+    assert not any(h.endswith('/cron_history/%d' % success_id)
+                   for h in hrefs)
+    assert b.css('input[name="traccron"]').is_selected()
+    assert not b.css('input[name="traccron_success"]').is_selected()
+
+    b.driver.execute_cdp_cmd('Network.enable', {})
+    b.driver.execute_cdp_cmd('Network.setExtraHTTPHeaders', {
+        'headers': {'Accept-Language': 'fr-FR,fr;q=0.9'}})
+    b.driver.get(run_url)
+    b.wait_for_text('Journal')
+    assert 'echo says browser-arg' in b.css('#cron-run-log').text
+    assert b.css('#cron-run .cron-status').text == 'réussite'
+    b.shot('run-page-fr')
+
+
+@needs_chromium
+def test_run_page_of_a_running_run_follows_its_log(browser):
+    """The page of a run going on shows its log as it grows, without
+    reloading, then the outcome once it ended."""
+    b = browser
+    b.site.db.clear()
+    process = subprocess.Popen(
+        [os.path.join(tracd.BIN, 'trac-admin'), b.site.env_path, 'cron',
+         'run', 'slow_echo', '12'], env=tracd.clean_environ(), cwd='/',
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + WAIT
+        while not b.site.db.ids('slow_echo') and time.time() < deadline:
+            time.sleep(0.1)
+        [run_id] = b.site.db.ids('slow_echo')
+        b.login('viewer')
+        b.open('cron_history/%d' % run_id)
+        b.wait_for_css('#cron-live')
+        assert b.css('#cron-run .cron-status').text == 'running'
+        b.driver.execute_script('window.traccronSamePage = 1')
+        b.wait(lambda: 'slow line 4' in b.css('#cron-run-log').text,
+               'the live log did not grow')
+        b.shot('running')
+        assert b.driver.execute_script(
+            'return window.traccronSamePage') == 1
+        b.wait(lambda: b.all('#cron-live') == [] and
+               b.css('#cron-run .cron-status').text == 'success',
+               'the page did not show the end of the run')
+        assert 'slow line 11' in b.css('#cron-run-log').text
+        b.shot('ended')
+    finally:
+        process.wait(60)
+
+
+def assert_no_action(b):
+    """No form of the page posts anything (the logout form of the menu
+    aside), no Run now nor Clear button."""
+    assert b.all('#content form[method="post"]') == []
+    assert b.all('button[name="run"]') == []
+    assert b.all('input[name="clear"]') == []
 
 
 # Escaping -------------------------------------------------------------------

@@ -9,12 +9,14 @@
 """A real Trac for integration tests: the egg built from this checkout,
 an environment made with trac-admin, and tracd on 127.0.0.1."""
 
+import atexit
 import glob
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -54,11 +56,29 @@ def note(env, name):
 '''
 
 
+_egg_cache = []
+
+
+def egg_cache():
+    """The directory where the child processes of this test process
+    extract the eggs' files (templates, catalogs): its own, so that no
+    other test run, with an egg of another checkout of the same name and
+    version, replaces them meanwhile (the default, ~/.cache/Python-Eggs,
+    is shared)."""
+    if not _egg_cache:
+        path = tempfile.mkdtemp(prefix='traccron-egg-cache-')
+        atexit.register(shutil.rmtree, path, True)
+        _egg_cache.append(path)
+    return _egg_cache[0]
+
+
 def clean_environ():
     """The environment for child processes: nothing that would let them
-    import traccron from this checkout instead of from the egg."""
+    import traccron from this checkout instead of from the egg, and an egg
+    cache of their own."""
     env = dict(os.environ)
     env.pop('PYTHONPATH', None)
+    env['PYTHON_EGG_CACHE'] = egg_cache()
     env['PYTHONDONTWRITEBYTECODE'] = '1'
     # Trac 1.6 imports pkg_resources, which setuptools 81 warns about on
     # stderr; the tests read stderr.

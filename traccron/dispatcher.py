@@ -238,9 +238,10 @@ class RunRegistry(object):
             self._next_beat = None
         for id, entry in due:
             self._retry(env, id, entry, mono)
-        if capture.live(self.path):
+        if beat or capture.live(self.path):
             # A run shorter than LOG_STORE has its log stored once, when
-            # it ends.
+            # it ends. A run just added may not capture yet: the thread
+            # wakes for its log all the same, not at the next heartbeat.
             if self._next_log is None:
                 self._next_log = mono + LOG_STORE
             elif mono >= self._next_log:

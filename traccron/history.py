@@ -525,6 +525,30 @@ def count(env, task=None, status=None):
                         args)[0][0]
 
 
+def timeline(env, start, stop, statuses):
+    """The rows with a status among `statuses` of the Timeline between
+    µs `start` and `stop`: the finished runs that started then (the index
+    on `started`) and, with `missed`, the occurrences due then that were
+    missed (the index on `status`); newest first."""
+    statuses = [s for s in statuses if s in STATUSES]
+    finished = [s for s in statuses if s not in ('running', 'missed')]
+    columns = ', '.join(_COLUMNS)
+    rows = []
+    if finished:
+        rows += env.db_query(
+            'SELECT %s FROM cron_history WHERE started>=%%s AND '
+            'started<=%%s AND ended IS NOT NULL AND status IN (%s)'
+            % (columns, ', '.join(['%s'] * len(finished))),
+            [start, stop] + finished)
+    if 'missed' in statuses:
+        rows += env.db_query(
+            "SELECT %s FROM cron_history WHERE status='missed' AND "
+            "fire_time>=%%s AND fire_time<=%%s" % columns, (start, stop))
+    rows = [Row(*r) for r in rows]
+    rows.sort(key=lambda r: (r.started or r.fire_time, r.id), reverse=True)
+    return rows
+
+
 def get(env, id):
     rows = env.db_query('SELECT %s FROM cron_history WHERE id=%%s'
                         % ', '.join(_COLUMNS), (id,))

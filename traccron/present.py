@@ -184,6 +184,7 @@ def run_view(row, now):
         'schedule': row.schedule,
         'fire_time': _instant(row.fire_time),
         'started': _instant(row.started),
+        'ended': _instant(row.ended),
         'duration': None if row.duration is None else duration(row.duration),
         'elapsed': duration(run_seconds(row, now)) if running else None,
         'status': row.status,

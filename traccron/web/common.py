@@ -6,15 +6,16 @@
 # This software is licensed as described in the file COPYING, which
 # you should have received as part of this distribution.
 
-"""What the TracCron panels share: the `CRON_ADMIN` permission, which
-guards every one of them, the templates, the translation domain
+"""What the TracCron panels share: the permissions `CRON_VIEW` (reading)
+and `CRON_ADMIN` (everything), the templates, the translation domain
 `traccron`, and the problems of `[traccron]` shown on every page."""
 
 import re
 
 from pkg_resources import resource_filename
 
-from trac.core import Component, implements
+from trac.admin.api import IAdminPanelProvider
+from trac.core import Component, ExtensionPoint, implements
 from trac.perm import IPermissionRequestor
 from trac.util.translation import domain_functions, has_babel
 from trac.web.api import HTTPBadRequest, HTTPNotFound, IRequestFilter
@@ -33,7 +34,8 @@ PERMISSION = 'CRON_ADMIN'
 #: CRON_ADMIN includes it.
 VIEW_PERMISSION = 'CRON_VIEW'
 
-_ADMIN_PATH = re.compile(r'/admin/%s(?:/|$)' % CATEGORY)
+#: A path of the category; its group: the page, if any.
+_ADMIN_PATH = re.compile(r'/admin/%s(?:/([^/]*)(?:/.*)?)?$' % CATEGORY)
 
 # The hints of the bundled scheduler types (traccron/scheduler.py), so
 # that the catalog translates them; other hints are shown as they are.
@@ -49,10 +51,12 @@ _HINTS = [
 
 
 class CronWebModule(Component):
-    """The `CRON_ADMIN` permission, and the templates and translations of
-    the TracCron panels."""
+    """The `CRON_VIEW` and `CRON_ADMIN` permissions, and the templates and
+    translations of the TracCron panels."""
 
     implements(IPermissionRequestor, IRequestFilter, ITemplateProvider)
+
+    panel_providers = ExtensionPoint(IAdminPanelProvider)
 
     def __init__(self):
         # Registered here, and this component is a request filter, so
@@ -68,14 +72,26 @@ class CronWebModule(Component):
     # IRequestFilter methods
 
     def pre_process_request(self, req, handler):
-        if _ADMIN_PATH.match(req.path_info):
+        match = _ADMIN_PATH.match(req.path_info)
+        if match:
             # Trac answers 404 for a panel it hides; the panels of
             # TracCron answer 403 to everyone without a permission of
-            # theirs (each panel then requires its own).
+            # theirs: a page not offered to the user (Settings to a
+            # CRON_VIEW user, any to others) requires CRON_ADMIN, which
+            # the message names.
+            page = match.group(1)
+            if page and page not in self._listed(req):
+                req.perm.require(PERMISSION)
             req.perm.require(VIEW_PERMISSION)
             req.tz = user_zone(req, self.config.get('trac',
                                                     'default_timezone'))
         return handler
+
+    def _listed(self, req):
+        """The pages of the category that `req`'s user is offered."""
+        return set(panel[2] for provider in self.panel_providers
+                   for panel in provider.get_admin_panels(req) or ()
+                   if panel[0] == CATEGORY)
 
     def post_process_request(self, req, template, data, metadata):
         return template, data, metadata

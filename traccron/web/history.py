@@ -9,7 +9,9 @@
 """The History panel (`/admin/traccron/cron_history`): the runs, newest
 first, paged and filtered by task and status, a chart of the recent runs
 of each task, "Clear history"; with `format=rss`, the feed
-(`traccron.web.feed`). Times are the viewing user's."""
+(`traccron.web.feed`); below it, the page of each run
+(`traccron.web.run_page`). Times are the viewing user's. Reading needs
+`CRON_VIEW`, clearing `CRON_ADMIN`."""
 
 from trac.admin.api import IAdminPanelProvider
 from trac.core import Component, implements
@@ -21,9 +23,10 @@ from traccron.core import Core
 from traccron.present import (STATUS_LABELS, charts, run_view,
                               user_datetime, zone_label)
 from traccron.times import now_us
-from traccron.web.common import (CATEGORY, PERMISSION, _, open_panel,
-                                 panel_page)
+from traccron.web.common import (CATEGORY, PERMISSION, VIEW_PERMISSION, _,
+                                 open_panel, panel_page)
 from traccron.web.feed import feed
+from traccron.web.run_page import find_run, run_data, send_json
 
 PAGE = 'cron_history'
 #: Rows per page, and items of the feed.
@@ -42,12 +45,15 @@ class HistoryPanel(Component):
     # IAdminPanelProvider methods
 
     def get_admin_panels(self, req):
-        if PERMISSION in req.perm:
+        if VIEW_PERMISSION in req.perm:
             yield CATEGORY, _("Trac Cron"), PAGE, _("History")
 
     def render_admin_panel(self, req, cat, page, path_info):
-        open_panel(req, path_info)
+        if path_info:
+            return self._run_page(req, path_info)
+        open_panel(req, path_info, VIEW_PERMISSION)
         if req.method == 'POST' and req.args.get('clear'):
+            req.perm.require(PERMISSION)
             if req.args.get('confirm') != 'yes':
                 return panel_page(self.env, 'cron_history.html', {
                     'confirm_clear': True, 'total': history.count(self.env)})
@@ -67,6 +73,14 @@ class HistoryPanel(Component):
                                    PAGE_SIZE))
         return panel_page(self.env, 'cron_history.html',
                           self._page(req, task, status, filters))
+
+    def _run_page(self, req, path_info):
+        open_panel(req, None, VIEW_PERMISSION)
+        row = find_run(self.env, path_info)
+        if req.args.get('format') == 'json':
+            send_json(self.env, req, row)
+        return panel_page(self.env, 'cron_run.html',
+                          run_data(self.env, req, row))
 
     def _page(self, req, task, status, filters):
         page = req.args.getint('page', 1, min=1)
@@ -97,6 +111,7 @@ class HistoryPanel(Component):
                              now, lambda us: user_datetime(req, us),
                              runs=CHART_RUNS),
             'rss_href': rss_href,
+            'can_clear': PERMISSION in req.perm,
         }
 
     def _paginator(self, req, rows, page, total, filters):
