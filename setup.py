@@ -36,6 +36,7 @@ COMPONENT_MODULES = [
     'traccron.web.documentation',
     'traccron.web.history',
     'traccron.web.listeners',
+    'traccron.web.overview',
     'traccron.web.settings',
     # Earlier versions' module of the panels: it imports them.
     'traccron.web_ui',

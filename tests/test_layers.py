@@ -36,6 +36,7 @@ LAYERS = [
      'traccron.web.common', 'traccron.web.form', 'traccron.web.feed',
      'traccron.web.settings', 'traccron.web.history',
      'traccron.web.listeners', 'traccron.web.documentation',
+     'traccron.web.overview',
      'traccron.web_ui'],
 ]
 RANK = dict((module, rank) for rank, layer in enumerate(LAYERS)
