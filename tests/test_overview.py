@@ -227,17 +227,29 @@ def test_never_run(env):
     assert 'never' in cell(call(env).body, 'heart_beat', 'cron-last')
 
 
-def test_one_query_per_task_at_most(env, monkeypatch):
-    queries = []
-    real = history.query
+def test_the_history_is_read_once_for_every_task(env, monkeypatch):
+    reads = []
+    real = history.latest
 
-    def counting(*args, **kwargs):
-        queries.append(kwargs)
-        return real(*args, **kwargs)
-    monkeypatch.setattr(history, 'query', counting)
+    def counting(env, tasks, limit):
+        reads.append((list(tasks), limit))
+        return real(env, tasks, limit)
+    monkeypatch.setattr(history, 'latest', counting)
     body = call(env).body
-    assert len(queries) == len(row_ids(body))
-    assert all(q['limit'] == overview.RECENT for q in queries)
+    assert reads == [(sorted(row_ids(body)), overview.RECENT)]
+
+
+def test_latest_rows_of_each_task_newest_first(env):
+    for i in range(30):
+        add_row(env, 'recorder' if i % 3 else 'heart_beat', 'success',
+                us(NOW) - (100 - i) * MINUTE)
+    latest = history.latest(env, ['recorder', 'heart_beat', 'nothing'], 5)
+    assert [len(latest[t]) for t in ('recorder', 'heart_beat', 'nothing')] \
+        == [5, 5, 0]
+    for rows in latest.values():
+        assert [r.id for r in rows] == sorted((r.id for r in rows),
+                                              reverse=True)
+    assert latest['recorder'][0].fire_time == us(NOW) - 71 * MINUTE
 
 
 # Schedules in words ---------------------------------------------------------
