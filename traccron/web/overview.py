@@ -179,10 +179,17 @@ class _Rows(object):
         outcomes = [r for r in recent if r.status in OUTCOMES]
         successes = sum(1 for r in outcomes if r.status == 'success')
         next_run = _next_run(schedules, now)
+        enabled = self.config.is_task_enabled(task_id)
+        failing = last is not None and last.status in FAILED
+        overdue = _overdue(schedules, recent, now, self.grace)
         return {
             'id': task_id,
+            'class': ' '.join(['cron-task-row'] +
+                              (['cron-failing'] if failing else []) +
+                              (['cron-overdue'] if overdue else []) +
+                              ([] if enabled else ['cron-disabled'])),
             'description': describe(task),
-            'enabled': self.config.is_task_enabled(task_id),
+            'enabled': enabled,
             'schedules': self._in_words(task_id),
             'next': None if next_run is None else {
                 'when': _when(self.req, next_run),
@@ -203,8 +210,8 @@ class _Rows(object):
             'successes': successes,
             'outcomes': len(outcomes),
             'strip': _strip(task_id, self.labels, recent),
-            'failing': last is not None and last.status in FAILED,
-            'overdue': _overdue(schedules, recent, now, self.grace),
+            'failing': failing,
+            'overdue': overdue,
         }
 
     def _in_words(self, task_id):
