@@ -231,12 +231,12 @@ def test_the_history_is_read_once_for_every_task(env, monkeypatch):
     reads = []
     real = history.latest
 
-    def counting(env, tasks, limit):
-        reads.append((list(tasks), limit))
-        return real(env, tasks, limit)
+    def counting(env, tasks, limit, messages=True):
+        reads.append((list(tasks), limit, messages))
+        return real(env, tasks, limit, messages)
     monkeypatch.setattr(history, 'latest', counting)
     body = call(env).body
-    assert reads == [(sorted(row_ids(body)), overview.RECENT)]
+    assert reads == [(sorted(row_ids(body)), overview.RECENT, False)]
 
 
 def test_latest_rows_of_each_task_newest_first(env):
@@ -250,6 +250,11 @@ def test_latest_rows_of_each_task_newest_first(env):
         assert [r.id for r in rows] == sorted((r.id for r in rows),
                                               reverse=True)
     assert latest['recorder'][0].fire_time == us(NOW) - 71 * MINUTE
+    assert latest['recorder'][0].message == ''
+    without = history.latest(env, ['recorder'], 5, messages=False)
+    assert [r.message for r in without['recorder']] == [None] * 5
+    assert [r.id for r in without['recorder']] == \
+        [r.id for r in latest['recorder']]
 
 
 # Schedules in words ---------------------------------------------------------

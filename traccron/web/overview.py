@@ -140,7 +140,7 @@ class OverviewPanel(Component):
         core = Core(self.env)
         tasks = core.get_task_list()
         latest = history.latest(self.env, [t.getId() for t in tasks],
-                                RECENT)
+                                RECENT, messages=False)
         rows = _Rows(req, config, core, enabled_schedules, now)
         result = [rows.row(task, latest[task.getId()]) for task in tasks]
         result.sort(key=lambda row: (0 if row['failing'] else
