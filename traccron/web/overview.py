@@ -41,7 +41,8 @@ FAILED = ('failure', 'interrupted')
 #: The runs that count in the success rate.
 OUTCOMES = ('success',) + FAILED
 
-_CATEGORY_PATHS = ('/admin/%s' % CATEGORY, '/admin/%s/' % CATEGORY)
+#: The category's own page (Trac sends the path with a slash there).
+_CATEGORY_PATH = '/admin/%s' % CATEGORY
 
 
 class OverviewPanel(Component):
@@ -79,7 +80,7 @@ class OverviewPanel(Component):
     def pre_process_request(self, req, handler):
         # Trac opens the first panel of a category in the order of their
         # ids; the category's own link opens the Overview instead.
-        if req.path_info in _CATEGORY_PATHS and \
+        if req.path_info == _CATEGORY_PATH and \
                 VIEW_PERMISSION in req.perm:
             req.args['panel_id'] = PAGE
         return handler
