@@ -36,6 +36,7 @@ COMPONENT_MODULES = [
     'traccron.web.documentation',
     'traccron.web.history',
     'traccron.web.listeners',
+    'traccron.web.overview',
     'traccron.web.settings',
     'traccron.web.timeline',
     # Earlier versions' module of the panels: it imports them.

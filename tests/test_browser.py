@@ -13,6 +13,7 @@ Each test leaves a screenshot in its tmp dir; a failing test prints its
 path. Needs Debian's `chromium` and `chromium-driver`."""
 
 import os
+import re
 import subprocess
 import time
 import zipfile
@@ -25,7 +26,8 @@ from browser_support import (CHROMEDRIVER, CHROMIUM, ECHO_PLUGIN, WAIT,
                              write_htpasswd)
 
 PASSWORD = 'secret pw'
-PAGES = ('cron_admin', 'cron_history', 'cron_listener', 'cron_doc')
+PAGES = ('cron_overview', 'cron_admin', 'cron_history', 'cron_listener',
+         'cron_doc')
 SCRIPT = '<script>window.traccronXss = 1</script>'
 
 needs_chromium = pytest.mark.skipif(
@@ -187,10 +189,12 @@ def test_egg_ships_panels_templates_css_and_french_catalog(egg):
                  'traccron/templates/cron_history.rss',
                  'traccron/templates/cron_listener.html',
                  'traccron/templates/cron_doc.html',
+                 'traccron/templates/cron_overview.html',
                  'traccron/htdocs/traccron.css',
                  'traccron/locale/fr/LC_MESSAGES/traccron.mo'):
         assert name in names
     assert 'traccron.web_ui = traccron.web_ui' in entry_points
+    assert 'traccron.web.overview = traccron.web.overview' in entry_points
 
 
 # Settings -------------------------------------------------------------------
@@ -336,6 +340,7 @@ def test_user_without_cron_admin_gets_403_everywhere(browser):
     b.open('cron_admin')
     b.wait_for_text('Forbidden')
     b.shot('forbidden')
+    # The answer names the permission that gives the page.
     assert 'CRON_ADMIN' in b.css('body').text
     token = b.driver.get_cookie('trac_form_token')['value']
     for page in PAGES:
@@ -347,7 +352,9 @@ def test_user_without_cron_admin_gets_403_everywhere(browser):
                             'heart_beat.daily': '10h00'}),
             ('cron_history', {'clear': '1', 'confirm': 'yes'}),
             ('cron_listener', {'save': '1',
-                               'email_task_event.limit': '5'})):
+                               'email_task_event.limit': '5'}),
+            ('cron_overview', {'disable': 'heart_beat'}),
+            ('cron_overview', {'run': 'heart_beat', 'args': 'x'})):
         form['__FORM_TOKEN'] = token
         assert b.fetch(b.url(page), form)['status'] == 403, (page, form)
     assert b.site.ini() == ini
@@ -374,7 +381,8 @@ def test_cron_view_user_reads_history_run_page_and_timeline(browser):
     b.shot('history')
     assert len(b.all('tr.cron-row')) == 3
     panels = [a.get_attribute('href') for a in b.all('#tabs a')]
-    assert [p.rsplit('/', 1)[1] for p in panels] == ['cron_history']
+    assert [p.rsplit('/', 1)[1] for p in panels] == ['cron_overview',
+                                                     'cron_history']
     assert_no_action(b)
 
     [echo_id] = b.site.db.ids('echo')
@@ -500,3 +508,75 @@ def test_french_browser_sees_the_panel_in_french(browser):
     b.wait_for_text('Trac Cron : Historique')
     b.open('cron_doc')
     b.wait_for_text('Prochains déclenchements')
+
+
+# Overview -------------------------------------------------------------------
+
+#: The widths of the Overview's screenshots: a narrow laptop, a phone.
+WIDTHS = (('1000', 1000, 1100), ('phone', 390, 844))
+
+
+def overview_shots(b, language):
+    for name, width, height in WIDTHS:
+        b.driver.set_window_size(width, height)
+        b.open('cron_overview')
+        b.wait_for_css('#cron-overview')
+        # On a phone Trac's admin menu comes first: the shot shows the
+        # panel.
+        b.driver.execute_script(
+            'document.getElementById("tabcontent").scrollIntoView()')
+        b.shot('overview-%s-%s' % (language, name))
+        # The table fits in the window: it reads without scrolling
+        # sideways.
+        assert b.driver.execute_script(
+            'return document.getElementById("cron-overview")'
+            '.getBoundingClientRect().right') <= \
+            b.driver.execute_script(
+                'return document.documentElement.clientWidth') + 1, name
+
+
+@needs_chromium
+def test_overview_shows_a_failing_task_first_with_its_next_run(browser):
+    b = browser
+    b.site.db.clear()
+    b.site.db.insert(3, failure_every=0)
+    b.site.db.insert(2, task='xss_task', failure_every=1,
+                     start=1_780_000_600_000_000)
+    tracd.trac_admin(b.site.env_path, 'config', 'set', 'traccron',
+                     'xss_task.daily', '21h19')
+    try:
+        b.login('admin')
+        b.driver.get(b.site.server.base + '/admin/traccron')
+        b.wait_for_text('Trac Cron: Overview')
+        rows = b.all('#cron-overview tbody tr')
+        assert rows[0].get_attribute('id') == 'overview-xss_task'
+        first = rows[0]
+        badge = first.find_element('css selector', '.cron-last .cron-status')
+        assert badge.text == 'failure'
+        assert 'cron-status-failure' in badge.get_attribute('class')
+        assert 'every day at 21:19 (UTC)' in \
+            first.find_element('css selector', '.cron-schedules').text
+        next_run = first.find_element('css selector', '.cron-next').text
+        assert re.match(r'\d{4}-\d\d-\d\d \d\d:19:00\s+in \d+ \w+',
+                        next_run), next_run
+        heart_beat = b.css('#overview-heart_beat .cron-last .cron-status')
+        assert heart_beat.text == 'success'
+        assert b.css('#tabs li.active a').text == 'Overview'
+        # The menu lists the Overview first among the panels of TracCron.
+        labels = [a.text for a in b.all('#tabs li.active ul a')]
+        assert labels[0] == 'Overview'
+        overview_shots(b, 'en')
+
+        b.driver.execute_cdp_cmd('Network.enable', {})
+        b.driver.execute_cdp_cmd('Network.setExtraHTTPHeaders', {
+            'headers': {'Accept-Language': 'fr-FR,fr;q=0.9'}})
+        b.open('cron_overview')
+        b.wait_for_text("Trac Cron : Vue d'ensemble")
+        assert 'tous les jours à 21:19 (UTC)' in \
+            b.css('#overview-xss_task .cron-schedules').text
+        assert b.css('#overview-xss_task .cron-last .cron-status').text == \
+            'échec'
+        overview_shots(b, 'fr')
+    finally:
+        tracd.trac_admin(b.site.env_path, 'config', 'remove', 'traccron',
+                         'xss_task.daily')

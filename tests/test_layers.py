@@ -36,7 +36,8 @@ LAYERS = [
      'traccron.web.common', 'traccron.web.form', 'traccron.web.feed',
      'traccron.web.settings', 'traccron.web.history',
      'traccron.web.listeners', 'traccron.web.documentation',
-     'traccron.web.run_page', 'traccron.web.timeline', 'traccron.web_ui'],
+     'traccron.web.overview', 'traccron.web.run_page',
+     'traccron.web.timeline', 'traccron.web_ui'],
 ]
 RANK = dict((module, rank) for rank, layer in enumerate(LAYERS)
             for module in layer)

@@ -44,7 +44,8 @@ from support import FakeClock, inline_spawn, make_env
 
 UTC = timezone.utc
 TOKEN = 'token-of-the-test'
-PAGES = ('cron_admin', 'cron_history', 'cron_listener', 'cron_doc')
+PAGES = ('cron_overview', 'cron_admin', 'cron_history', 'cron_listener',
+         'cron_doc')
 SCRIPT = '<script>alert("xss")</script>'
 
 

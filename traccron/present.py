@@ -16,6 +16,7 @@ schedule's fire time, and every time in a mail or in trac-admin's
 output, is shown zero-padded in a given zone (the schedule's, that is
 `[traccron] timezone`), which the text names: `2026-12-02 15:04:05`."""
 
+import re
 import zoneinfo
 from datetime import datetime
 
@@ -23,9 +24,10 @@ from trac.util.datefmt import format_datetime, user_time
 from trac.util.html import tag
 from trac.util.translation import domain_functions
 
+from traccron.cron import MACROS
 from traccron.times import HOUR, SECOND, from_us, seconds
 
-_, N_ = domain_functions('traccron', '_', 'N_')
+_, N_, ngettext = domain_functions('traccron', '_', 'N_', 'ngettext')
 
 #: How a time in a given zone is written.
 STAMP = '%Y-%m-%d %H:%M:%S'
@@ -238,3 +240,110 @@ def charts(rows, now, when, runs=40, height=40, bar=7, gap=2):
                                        if r.status == 'failure'),
                        'runs': len(chosen)})
     return result
+
+
+# Schedules in words ----------------------------------------------------------
+
+_WEEKDAYS = [N_("on Mondays at %(time)s"), N_("on Tuesdays at %(time)s"),
+             N_("on Wednesdays at %(time)s"), N_("on Thursdays at %(time)s"),
+             N_("on Fridays at %(time)s"), N_("on Saturdays at %(time)s"),
+             N_("on Sundays at %(time)s")]
+#: The days of the week of a cron expression, Monday to Friday: Unix
+#: (Sunday = 0) and Quartz (Sunday = 1).
+_WORKING_DAYS = {'unix': ('1-5', 'MON-FRI'), 'quartz': ('2-6', 'MON-FRI')}
+
+
+def _numbers(value, count):
+    """The `count` numbers of a bundled type's value (`21h19`, `4@21h28`),
+    or `None` when it has another form."""
+    found = [int(n) for n in re.findall(r'\d+', value)]
+    if len(found) != count or re.search(r'[^\d\s@hH:]', value):
+        return None
+    return found
+
+
+def _clock(hour, minute):
+    return '%02d:%02d' % (hour, minute)
+
+
+def schedule_words(type_id, value, zone):
+    """One value of a schedule in words: `every day at 21:19
+    (Europe/Paris)` for `daily = 21h19` in that zone; a cron expression
+    that is not one of the plain forms (every N seconds or minutes, at a
+    second of every minute, hourly, daily, on weekdays) as it is."""
+    value = value.strip()
+    if type_id == 'hourly':
+        found = _numbers(value, 1)
+        if found and found[0] < 60:
+            return _("every hour at minute %(minute)d", minute=found[0])
+    elif type_id == 'daily':
+        found = _numbers(value, 2)
+        if found and found[0] < 24 and found[1] < 60:
+            return _("every day at %(time)s (%(zone)s)",
+                     time=_clock(*found), zone=zone)
+    elif type_id == 'weekly':
+        found = _numbers(value, 3)
+        if found and found[0] < 7 and found[1] < 24 and found[2] < 60:
+            return '%s (%s)' % (_(_WEEKDAYS[found[0]],
+                                  time=_clock(*found[1:])), zone)
+    elif type_id == 'monthly':
+        found = _numbers(value, 3)
+        if found and 1 <= found[0] <= 31 and found[1] < 24 and \
+                found[2] < 60:
+            return _("on day %(day)d of each month at %(time)s (%(zone)s)",
+                     day=found[0], time=_clock(*found[1:]), zone=zone)
+    elif type_id == 'cron':
+        words = _cron_words(value, zone)
+        if words:
+            return words
+    return value
+
+
+def _cron_words(text, zone):
+    """A cron expression in words when it has a plain form, else `None`."""
+    fields = MACROS.get(text.lower(), text).upper().split()
+    if len(fields) == 5:
+        syntax, fields = 'unix', ['0'] + fields
+    elif len(fields) == 6 or (len(fields) == 7 and fields[6] == '*'):
+        syntax, fields = 'quartz', fields[:6]
+    else:
+        return None
+    second, minute, hour, dom, month, dow = fields
+    everyday = dom in ('*', '?') and month == '*' and dow in ('*', '?')
+    if not (dom in ('*', '?') and month == '*'):
+        return None
+    every_hour = hour == '*' and everyday
+    if every_hour and minute == '*' and _step(second):
+        return ngettext("every second", "every %(num)d seconds",
+                        _step(second))
+    if not second.isdigit():
+        return None
+    if every_hour and _step(minute) and second == '0' and \
+            (syntax == 'unix' or minute != '*'):
+        return ngettext("every minute", "every %(num)d minutes",
+                        _step(minute))
+    if every_hour and minute == '*':
+        return _("at second %(second)d of every minute",
+                 second=int(second))
+    if not minute.isdigit() or int(minute) > 59 or second != '0':
+        return None
+    if hour == '*' and everyday:
+        return _("every hour at minute %(minute)d", minute=int(minute))
+    if not hour.isdigit() or int(hour) > 23:
+        return None
+    time = _clock(int(hour), int(minute))
+    if everyday:
+        return _("every day at %(time)s (%(zone)s)", time=time, zone=zone)
+    if dow in _WORKING_DAYS[syntax]:
+        return _("on weekdays at %(time)s (%(zone)s)", time=time,
+                 zone=zone)
+    return None
+
+
+def _step(field):
+    """N for a cron field `*/N` or `0/N` (every N), 1 for `*`; else
+    `None`."""
+    if field == '*':
+        return 1
+    match = re.match(r'^[*0]/(\d+)$', field)
+    return int(match.group(1)) if match and int(match.group(1)) else None

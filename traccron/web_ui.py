@@ -15,12 +15,15 @@ from traccron.web.common import CATEGORY, PERMISSION, CronWebModule
 from traccron.web.documentation import DocumentationPanel
 from traccron.web.history import PAGE_SIZE, HistoryPanel
 from traccron.web.listeners import ListenersPanel
+from traccron.web.overview import OverviewPanel
 from traccron.web.settings import SettingsPanel
 from traccron.web.timeline import CronTimeline
 
 #: The panel Components, in the order of their pages.
-PANELS = (SettingsPanel, HistoryPanel, ListenersPanel, DocumentationPanel)
+PANELS = (OverviewPanel, SettingsPanel, HistoryPanel, ListenersPanel,
+          DocumentationPanel)
 
 __all__ = ['CATEGORY', 'PAGE_SIZE', 'PANELS', 'PERMISSION', 'CronTimeline',
            'CronWebModule', 'DocumentationPanel', 'HistoryPanel',
-           'ListenersPanel', 'SettingsPanel', 'format_duration']
+           'ListenersPanel', 'OverviewPanel', 'SettingsPanel',
+           'format_duration']
