@@ -178,6 +178,26 @@ def test_a_task_that_ran_at_its_last_occurrence_is_not_overdue(env):
     assert 'cron-overdue' not in row(body, 'heart_beat')
 
 
+def test_a_task_without_success_within_its_alert_after_is_overdue(env):
+    env.config.set('traccron', 'recorder.alert_after', '26h')
+    env.config.save()
+    # Its runs are on time (every 5 minutes), but the last success is 30
+    # hours old.
+    add_row(env, 'recorder', 'success', us(NOW) - 30 * 60 * MINUTE,
+            schedule='cron')
+    add_row(env, 'recorder', 'failure', us(NOW) - 5 * MINUTE,
+            schedule='cron')
+    add_row(env, 'recorder', 'missed', us(NOW) - 2 * MINUTE,
+            schedule='cron')
+    body = call(env).body
+    assert row_ids(body)[0] == 'recorder'
+    assert 'cron-overdue' in row(body, 'recorder')
+    # A success within the 26 hours (Run now): not overdue any more.
+    add_row(env, 'recorder', 'success', us(NOW) - 25 * 60 * MINUTE,
+            schedule='manual')
+    assert 'cron-overdue' not in row(call(env).body, 'recorder')
+
+
 # Next run, last run, recent runs ------------------------------------------
 
 def test_next_run_and_the_time_until_it(env):

@@ -538,6 +538,25 @@ def latest(env, tasks, limit, messages=True):
     return result
 
 
+def success_overdue(env, task, alert_after, now):
+    """Whether `task` had no successful run for `alert_after` µs at `now`:
+    counted from its last success, or from its first row when none
+    succeeded; a task that never had a row is not overdue. The rule of
+    `TASK.alert_after`, for `cron status` and the Overview."""
+    if not alert_after:
+        return False
+    for ended, fire in env.db_query("""
+            SELECT ended, fire_time FROM cron_history
+            WHERE task=%s AND status='success' ORDER BY id DESC LIMIT 1
+            """, (task,)):
+        return now - (ended or fire) > alert_after
+    for fire, in env.db_query("""
+            SELECT fire_time FROM cron_history WHERE task=%s
+            ORDER BY id LIMIT 1""", (task,)):
+        return now - fire > alert_after
+    return False
+
+
 def count(env, task=None, status=None):
     where, args = _where(task, status)
     return env.db_query('SELECT COUNT(*) FROM cron_history' + where,

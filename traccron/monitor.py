@@ -16,6 +16,7 @@ from trac.admin.api import AdminCommandError, IAdminCommandProvider
 from trac.core import Component, implements
 from trac.util.text import printout
 
+from traccron import history
 from traccron.config import CronConfig, or_default, whole_number
 from traccron.core import Core
 from traccron.present import offset_time, zone_name
@@ -206,15 +207,11 @@ def task_states(env, core, now, task_id=None):
                                FROM cron_history
                                WHERE task=%s AND status='success'
                                ORDER BY id DESC""", tid)
-        first = _one(env, """SELECT status, fire_time, ended FROM cron_history
-                             WHERE task=%s ORDER BY id""", tid)
         nexts = [s.next_after(after) for s in schedules if s.task_id == tid]
         nexts = [n for n in nexts if n is not None]
         alert = or_default(config.get_alert_after, tid)
-        # Overdue: no success for alert_after, counted from the last one,
-        # or from the first occurrence when none ever succeeded.
-        since = success and (success[2] or success[1]) or first and first[1]
-        overdue = bool(alert and since and now - since > alert * SECOND)
+        overdue = history.success_overdue(env, tid, alert and alert * SECOND,
+                                          now)
         states.append({
             'task': tid,
             'enabled': config.is_task_enabled(tid),

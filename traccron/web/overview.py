@@ -8,8 +8,9 @@
 
 """The Overview panel (`/admin/traccron/cron_overview`), the first page
 of TracCron: a row per task with its schedules in words, its next run,
-its last run and its recent outcomes; failing and overdue tasks first.
-`CRON_VIEW` reads it; its actions (the enabled switch, Run now with
+its last run and its recent outcomes; failing and overdue tasks first
+(overdue: an occurrence past its misfire grace with no row, or no
+success within `TASK.alert_after`). `CRON_VIEW` reads it; its actions (the enabled switch, Run now with
 arguments) need `CRON_ADMIN`."""
 
 from trac.admin.api import IAdminPanelProvider
@@ -20,7 +21,7 @@ from trac.web.api import HTTPNotFound, IRequestFilter
 from trac.web.chrome import add_notice, add_warning
 
 from traccron import history, settings
-from traccron.config import CronConfig
+from traccron.config import CronConfig, or_default
 from traccron.core import Core, RunRefused
 from traccron.present import (STATUS_LABELS, duration, run_seconds,
                               schedule_time, schedule_words,
@@ -155,6 +156,7 @@ class _Rows(object):
     once per page."""
 
     def __init__(self, req, config, core, enabled_schedules, now):
+        self.env = core.env
         self.req = req
         self.config = config
         self.types = core.get_supported_schedulers()
@@ -182,7 +184,10 @@ class _Rows(object):
         next_run = _next_run(schedules, now)
         enabled = self.config.is_task_enabled(task_id)
         failing = last is not None and last.status in FAILED
-        overdue = _overdue(schedules, recent, now, self.grace)
+        alert = or_default(self.config.get_alert_after, task_id)
+        overdue = _overdue(schedules, recent, now, self.grace) or \
+            history.success_overdue(self.env, task_id,
+                                    alert and alert * SECOND, now)
         return {
             'id': task_id,
             'class': ' '.join(['cron-task-row'] +
