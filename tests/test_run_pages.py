@@ -12,6 +12,7 @@ run (its captured log, live while it runs, and its JSON); the runs in
 Trac's Timeline."""
 
 import json
+import re
 import threading
 import time
 
@@ -21,7 +22,7 @@ from trac.test import MockRequest
 from trac.web.api import HTTPException, RequestDone
 from trac.web.main import RequestDispatcher
 
-from traccron import history
+from traccron import capture, history
 from traccron import ticker as ticker_module
 from traccron.core import Core
 from traccron.times import now_us
@@ -229,6 +230,18 @@ def test_run_page_shows_the_captured_log_of_a_run_now_with_arguments(env):
     assert 'cron-status-success' in body
     assert 'manual' in body
     assert 'id="cron-live"' not in body  # finished: no polling
+    # Its arguments are kept with it, and shown once it has ended.
+    assert re.search(r'<td class="cron-args">\s*hello-arg second\s*</td>',
+                     body)
+
+
+def test_arguments_are_kept_without_log_capture(env):
+    env.config.set('traccron', 'log_capture_bytes', '0')
+    run = Core(env).run_now('echo', args=['a, b', 'c'], wait=True)
+    assert capture.get(env, run.id) == ''
+    assert capture.get_args(env, run.id) == ['a, b', 'c']
+    body = call(env, run_path(run.id), 'viewer').body
+    assert re.search(r'<td class="cron-args">\s*a, b c\s*</td>', body)
 
 
 def test_running_run_page_polls_and_its_json_shows_the_live_log(env):

@@ -21,6 +21,7 @@ Each capture is capped; past the cap, lines are dropped and the text ends
 with a marker that says so."""
 
 import contextlib
+import json
 import logging
 import threading
 
@@ -33,13 +34,16 @@ FORMAT = '%(asctime)s %(levelname)s %(message)s'
 class RunLog(object):
     """The captured text of one run."""
 
-    def __init__(self, path, run_id, limit):
+    def __init__(self, path, run_id, limit, args=()):
         self.path = path
         self.run_id = run_id
         self.limit = limit
+        self.args = [str(a) for a in args]
         self.size = 0
         self.truncated = False
-        self.written = 0         # `size` when it was last stored
+        # `size` when it was last stored: a run with arguments is stored
+        # even when it logged nothing.
+        self.written = -1 if self.args else 0
         self._lines = []
         self._lock = threading.Lock()
         # Held while the text is written: the last writer writes the
@@ -49,7 +53,7 @@ class RunLog(object):
     def add(self, line):
         data = len(line.encode('utf-8', 'backslashreplace')) + 1
         with self._lock:
-            if self.truncated:
+            if self.truncated or not self.limit:
                 return
             if self.size + data > self.limit:
                 self.truncated = True
@@ -105,11 +109,12 @@ def _install():
 
 def start(env, run, limit):
     """Capture the records that the calling thread writes to `env.log`
-    for `run`, up to `limit` bytes; returns its `RunLog` (`None` when
-    `limit` is 0: no capture)."""
-    if not limit or run.id is None:
+    for `run`, up to `limit` bytes; returns its `RunLog`, which also
+    keeps the run's arguments (`None` when `limit` is 0 and the run has
+    no arguments: nothing to keep)."""
+    if run.id is None or not (limit or run.args):
         return None
-    captured = RunLog(env.path, run.id, limit)
+    captured = RunLog(env.path, run.id, limit, run.args)
     _install().threads[threading.get_ident()] = captured
     _runs[id(run)] = captured
     return captured
@@ -158,11 +163,13 @@ def store(env, captured):
         if size == captured.written:
             return
         text = captured.text()
+        args = json.dumps(captured.args) if captured.args else None
         with env.db_transaction as db:
             db("DELETE FROM cron_log WHERE run_id=%s", (captured.run_id,))
-            if text:
-                db("INSERT INTO cron_log (run_id, log) VALUES (%s, %s)",
-                   (captured.run_id, storable(text)))
+            if text or args:
+                db("""INSERT INTO cron_log (run_id, args, log)
+                      VALUES (%s, %s, %s)""",
+                   (captured.run_id, storable(args), storable(text)))
         captured.written = size
 
 
@@ -172,3 +179,15 @@ def get(env, run_id):
                              (run_id,)):
         return log or ''
     return ''
+
+
+def get_args(env, run_id):
+    """The arguments run `run_id` was given (a list), or `None` when none
+    were kept."""
+    for args, in env.db_query("SELECT args FROM cron_log WHERE run_id=%s",
+                              (run_id,)):
+        try:
+            return json.loads(args) if args else None
+        except ValueError:
+            return None
+    return None

@@ -18,9 +18,11 @@ from trac.env import IEnvironmentSetupParticipant
 VERSION_NAME = 'traccron_version'
 SCHEMA_VERSION = 2
 
-#: Since version 2: the log lines each run wrote (`traccron.capture`).
+#: Since version 2: the arguments of each run, as a JSON list, and the
+#: log lines it wrote (`traccron.capture`).
 LOG_TABLE = Table('cron_log', key='run_id')[
     Column('run_id', type='int64'),
+    Column('args'),
     Column('log'),
 ]
 

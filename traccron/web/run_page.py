@@ -75,8 +75,11 @@ def send_json(env, req, row):
 
 
 def known_args(env, run_id):
-    """The arguments of run `run_id` when it is one of this process's
-    runs going on (the history does not keep them); else `None`."""
+    """The arguments of run `run_id`: those kept with its log, or those
+    of this process's run going on; `None` when none are known."""
+    args = capture.get_args(env, run_id)
+    if args is not None:
+        return args
     for run in registry_for(env.path).runs():
         if run.id == run_id:
             return [str(a) for a in run.args]
