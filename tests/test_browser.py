@@ -257,6 +257,33 @@ def test_run_now_then_the_new_row_in_history(browser):
     assert b.site.db.rows() == [('heart_beat', 'manual', 'success', '')]
 
 
+@needs_chromium
+def test_run_now_with_arguments_then_its_run_page_with_its_log(browser):
+    """Run now with arguments from the Overview; the page of that run
+    shows them and the lines the task logged."""
+    b = browser
+    b.site.db.clear()
+    b.login('admin')
+    b.open('cron_overview')
+    b.wait_for_css('#cron-run-echo')
+    field = b.css('#cron-run-echo input[name="args"]')
+    field.send_keys('overview-arg, second-arg')
+    b.click_and_load(b.css('#cron-run-echo button[name="run"]'))
+    b.wait_for_text('Task echo started.')
+    b.wait(lambda: b.site.db.rows() == [('echo', 'manual', 'success', '')],
+           'the run of echo never ended success')
+    [echo_id] = b.site.db.ids('echo')
+    b.open('cron_history')
+    b.wait_for_css('#run-%d a.cron-run-link' % echo_id)
+    b.click_and_load(b.css('#run-%d a.cron-run-link' % echo_id))
+    b.wait_for_css('#cron-run-log')
+    log = b.css('#cron-run-log').text
+    assert 'echo says overview-arg' in log
+    assert 'echo says second-arg' in log
+    assert b.css('#cron-run .cron-args').text == 'overview-arg second-arg'
+    b.shot('run-page-with-arguments')
+
+
 # History --------------------------------------------------------------------
 
 @needs_chromium
