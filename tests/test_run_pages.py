@@ -147,6 +147,13 @@ URLS = [
     ('POST', '/admin/traccron/cron_listener',
      {'save': '1', 'email_task_event.limit': '7'}, (403, 403, 303)),
     ('GET', '/timeline', {}, (200, 200, 200)),
+    ('GET', '/admin/traccron/cron_overview', {}, (403, 200, 200)),
+    ('POST', '/admin/traccron/cron_overview', {'disable': 'heart_beat'},
+     (403, 403, 303)),
+    ('POST', '/admin/traccron/cron_overview', {'enable': 'heart_beat'},
+     (403, 403, 303)),
+    ('POST', '/admin/traccron/cron_overview',
+     {'run': 'heart_beat', 'args': 'a, b'}, (403, 403, 303)),
 ]
 
 
