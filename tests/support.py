@@ -19,7 +19,9 @@ from datetime import datetime, timedelta, timezone
 
 from trac.core import Component, implements
 from trac.env import Environment
-from trac.test import EnvironmentStub
+from trac.test import EnvironmentStub, MockRequest
+from trac.web.api import HTTPException, RequestDone
+from trac.web.main import RequestDispatcher
 
 from traccron import history
 from traccron.api import ICronTask
@@ -240,3 +242,46 @@ def fire_times(env, task=None, status=None):
 def ticker_threads():
     return [t for t in threading.enumerate()
             if t.name == 'traccron-ticker' and t.is_alive()]
+
+
+#: The form token of the requests of `dispatch`.
+TOKEN = 'token-of-the-test'
+
+
+class Response(object):
+    """What a request dispatched by `dispatch` got."""
+
+    def __init__(self, status, body, req):
+        self.status, self.body, self.req = status, body, req
+
+    @property
+    def location(self):
+        return self.req.headers_sent.get('Location')
+
+
+def dispatch(env, path_info, user='admin', method='GET', args=None,
+             token=True, locale=None,
+             content_type='application/x-www-form-urlencoded'):
+    """Dispatch a request to `path_info` as Trac would, as `user` (a POST
+    with the form token unless `token` is false); the status, the body
+    and the request. The session is saved after a page that did not
+    fail, as Trac does (notices survive a redirect)."""
+    args = dict(args or {})
+    if method == 'POST' and token:
+        args['__FORM_TOKEN'] = TOKEN
+    req = MockRequest(env, authname=user, method=method,
+                      path_info=path_info, args=args, form_token=TOKEN,
+                      locale=locale)
+    if method == 'POST' and content_type:
+        req.environ['CONTENT_TYPE'] = content_type
+    try:
+        RequestDispatcher(env).dispatch(req)
+    except RequestDone:
+        pass
+    except HTTPException as e:
+        return Response(e.code, str(e), req)
+    status = int(req.status_sent[0].split()[0])
+    if status < 400:
+        req.session.save()
+    return Response(status, req.response_sent.getvalue().decode('utf-8'),
+                    req)

@@ -17,10 +17,7 @@ from datetime import datetime, timezone
 
 import pytest
 from trac.perm import PermissionSystem
-from trac.test import MockRequest
 from trac.util.translation import Locale, deactivate, make_activable
-from trac.web.api import HTTPException, RequestDone
-from trac.web.main import RequestDispatcher
 
 from traccron import history
 from traccron import ticker as ticker_module
@@ -28,10 +25,9 @@ from traccron.present import schedule_words
 from traccron.web import overview
 from traccron.web.common import CronWebModule
 
-from support import StubTask, make_env, us
+from support import StubTask, dispatch, make_env, us
 
 UTC = timezone.utc
-TOKEN = 'token-of-the-test'
 #: "Now" of these tests: Tuesday 10 March 2026 at noon, UTC.
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MINUTE = 60_000_000
@@ -56,30 +52,9 @@ class ZzFailingTask(StubTask):
         raise RuntimeError('broken')
 
 
-class Response(object):
-
-    def __init__(self, status, body, req):
-        self.status, self.body, self.req = status, body, req
-
-
 def call(env, user='admin', method='GET', args=None, token=True,
          path_info='/admin/traccron/cron_overview', locale=None):
-    args = dict(args or {})
-    if method == 'POST' and token:
-        args['__FORM_TOKEN'] = TOKEN
-    req = MockRequest(env, authname=user, method=method, path_info=path_info,
-                      args=args, form_token=TOKEN, locale=locale)
-    try:
-        RequestDispatcher(env).dispatch(req)
-    except RequestDone:
-        pass
-    except HTTPException as e:
-        return Response(e.code, str(e), req)
-    status = int(req.status_sent[0].split()[0])
-    if status < 400:
-        req.session.save()
-    return Response(status, req.response_sent.getvalue().decode('utf-8'),
-                    req)
+    return dispatch(env, path_info, user, method, args, token, locale)
 
 
 @pytest.fixture

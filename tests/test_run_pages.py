@@ -18,18 +18,14 @@ import time
 
 import pytest
 from trac.perm import PermissionSystem
-from trac.test import MockRequest
-from trac.web.api import HTTPException, RequestDone
-from trac.web.main import RequestDispatcher
 
 from traccron import capture, history
 from traccron import ticker as ticker_module
 from traccron.core import Core
 from traccron.times import now_us
 
-from support import StubTask, make_env
+from support import StubTask, dispatch, make_env
 
-TOKEN = 'token-of-the-test'
 HOUR_US = 3600 * 1_000_000
 
 
@@ -55,33 +51,10 @@ class SlowEchoTask(StubTask):
         self.log.info('slow echo ends')
 
 
-class Response(object):
-
-    def __init__(self, status, body, req):
-        self.status = status
-        self.body = body
-        self.req = req
-
-
 def call(env, path, user, method='GET', args=None):
     """Dispatch a request to `path` as Trac would (the form token given
     on a POST)."""
-    args = dict(args or {})
-    if method == 'POST':
-        args['__FORM_TOKEN'] = TOKEN
-    req = MockRequest(env, authname=user, method=method, path_info=path,
-                      args=args, form_token=TOKEN)
-    if method == 'POST':
-        req.environ['CONTENT_TYPE'] = 'application/x-www-form-urlencoded'
-    try:
-        RequestDispatcher(env).dispatch(req)
-    except RequestDone:
-        pass
-    except HTTPException as e:
-        return Response(e.code, str(e), req)
-    status = int(req.status_sent[0].split()[0])
-    return Response(status, req.response_sent.getvalue().decode('utf-8'),
-                    req)
+    return dispatch(env, path, user, method, args)
 
 
 @pytest.fixture

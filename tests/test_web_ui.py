@@ -31,8 +31,7 @@ from trac.env import env_cache, env_cache_lock
 from trac.perm import PermissionSystem
 from trac.test import MockRequest
 from trac.util.translation import Locale, deactivate, make_activable
-from trac.web.api import HTTPException, RequestDone
-from trac.web.main import RequestDispatcher, dispatch_request
+from trac.web.main import dispatch_request
 from trac.web.session import DetachedSession
 
 from traccron import history
@@ -40,10 +39,9 @@ from traccron import ticker as ticker_module
 from traccron.api import ICronTask
 from traccron.web_ui import PAGE_SIZE, PANELS, format_duration
 
-from support import FakeClock, inline_spawn, make_env
+from support import TOKEN, FakeClock, dispatch, inline_spawn, make_env
 
 UTC = timezone.utc
-TOKEN = 'token-of-the-test'
 PAGES = ('cron_overview', 'cron_admin', 'cron_history', 'cron_listener',
          'cron_doc')
 SCRIPT = '<script>alert("xss")</script>'
@@ -81,42 +79,13 @@ class HeldTask(Component):
         return self.__doc__
 
 
-class Response(object):
-
-    def __init__(self, status, body, req):
-        self.status = status
-        self.body = body
-        self.req = req
-
-    @property
-    def location(self):
-        return self.req.headers_sent.get('Location')
-
-
 def call(env, page, user='admin', method='GET', args=None, token=True,
          content_type='application/x-www-form-urlencoded', locale=None,
          path_info=None):
     """Dispatch a request to an admin page as Trac would; return the
     status, the body and the request."""
-    args = dict(args or {})
-    if method == 'POST' and token:
-        args['__FORM_TOKEN'] = TOKEN
-    req = MockRequest(env, authname=user, method=method,
-                      path_info=path_info or '/admin/traccron/' + page,
-                      args=args, form_token=TOKEN, locale=locale)
-    if method == 'POST' and content_type:
-        req.environ['CONTENT_TYPE'] = content_type
-    try:
-        RequestDispatcher(env).dispatch(req)
-    except RequestDone:
-        pass
-    except HTTPException as e:
-        return Response(e.code, str(e), req)
-    status = int(req.status_sent[0].split()[0])
-    if status < 400:
-        req.session.save()  # as Trac does (notices survive a redirect)
-    return Response(status, req.response_sent.getvalue().decode('utf-8'),
-                    req)
+    return dispatch(env, path_info or '/admin/traccron/' + page, user,
+                    method, args, token, locale, content_type)
 
 
 @pytest.fixture
