@@ -330,3 +330,28 @@ def lag_header():
 
 def _fmt(value):
     return '-' if value is None else '%.2f' % value
+
+
+def fill_history(env, tasks, rows, step_us, statuses,
+                 start=1_700_000_000_000_000, batch=100_000):
+    """Insert `rows` finished runs into `cron_history`, the tasks taking
+    turns, one every `step_us` from `start`, their status cycling through
+    `statuses` (a failure has a traceback as its message)."""
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        for first in range(0, rows, batch):
+            cursor.executemany(
+                "INSERT INTO cron_history (task, schedule, fire_time, "
+                "started, ended, status, message, runner, heartbeat) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                [_bench_row(i, tasks, statuses, start + i * step_us)
+                 for i in range(first, min(rows, first + batch))])
+
+
+def _bench_row(i, tasks, statuses, fire):
+    status = statuses[i % len(statuses)]
+    message = 'Traceback (most recent call last):\n  ...\n' \
+        'RuntimeError: run %d failed' % i if status == 'failure' else ''
+    return (tasks[i % len(tasks)], 'daily', fire, fire,
+            fire + 1_500_000 + i % 7 * 100_000, status, message,
+            'host:%d' % (i % 3), fire)

@@ -28,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from _common import fill_history  # noqa: E402
 from trac.env import Environment  # noqa: E402
 from trac.perm import PermissionSystem  # noqa: E402
 from trac.test import MockRequest  # noqa: E402
@@ -53,24 +54,7 @@ def make_env(path, rows):
         ('traccron', 'timezone', 'Europe/Paris')])
     CronSetup(env).upgrade_environment()
     PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
-    start = 1_700_000_000_000_000
-    batch = 100_000
-    with env.db_transaction as db:
-        cursor = db.cursor()
-        for first in range(0, rows, batch):
-            cursor.executemany(
-                "INSERT INTO cron_history (task, schedule, fire_time, "
-                "started, ended, status, message, runner, heartbeat) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                [(TASKS[i % len(TASKS)], 'daily', start + i * 60_000_000,
-                  start + i * 60_000_000,
-                  start + i * 60_000_000 + 1_500_000 + i % 7 * 100_000,
-                  STATUSES[i % len(STATUSES)],
-                  'Traceback (most recent call last):\n  ...\n'
-                  'RuntimeError: run %d failed' % i
-                  if STATUSES[i % len(STATUSES)] == 'failure' else '',
-                  'host:%d' % (i % 3), start + i * 60_000_000)
-                 for i in range(first, min(rows, first + batch))])
+    fill_history(env, TASKS, rows, 60_000_000, STATUSES)
     return env
 
 

@@ -24,7 +24,8 @@ import statistics
 import tempfile
 import time
 
-from _common import percentile, save, task_names, tasks_plugin
+from _common import (fill_history, percentile, save, task_names,
+                     tasks_plugin)
 
 from trac.env import Environment
 from trac.perm import PermissionSystem
@@ -56,23 +57,7 @@ def make_env(path, names, rows):
         f.write(tasks_plugin(names))
     CronSetup(env).upgrade_environment()
     PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
-    start = 1_700_000_000_000_000
-    batch = 100_000
-    with env.db_transaction as db:
-        cursor = db.cursor()
-        for first in range(0, rows, batch):
-            cursor.executemany(
-                "INSERT INTO cron_history (task, schedule, fire_time, "
-                "started, ended, status, message, runner, heartbeat) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                [(names[i % len(names)], 'daily', start + i * 1_000_000,
-                  start + i * 1_000_000,
-                  start + i * 1_000_000 + 1_500_000 + i % 7 * 100_000,
-                  STATUSES[i % len(STATUSES)],
-                  'RuntimeError: run %d failed' % i
-                  if STATUSES[i % len(STATUSES)] == 'failure' else '',
-                  'host:%d' % (i % 3), start + i * 1_000_000)
-                 for i in range(first, min(rows, first + batch))])
+    fill_history(env, names, rows, 1_000_000, STATUSES)
     env.shutdown()
     # Opened again: the tasks of plugins/ are loaded.
     return Environment(path)
