@@ -251,3 +251,28 @@ def test_cron_ticker_runs_capture_their_log(tmp_path, egg):
         assert lines(env, run.id) == ['talker says hello',
                                       'and more details']
     env.shutdown()
+
+
+class Nested(StubTask):
+    """Follows its own run, and runs another task inside it, then logs
+    again: every line of its own stays in its own log."""
+
+    task_id = 'nested'
+
+    def wake_up(self, *args):
+        from traccron.core import Core
+        self.log.info('one')
+        with capture.follow(current_run()):
+            self.log.info('two')
+        Core(self.env).run_now('flood', wait=True)
+        self.log.info('three')
+
+
+def test_follow_and_a_nested_run_keep_the_capture_of_the_outer_run():
+    env = make_stub(enable=[Nested, Flood],
+                    config={'flood.max_instances': '2'})
+    run = Core(env).run_now('nested', wait=True)
+    assert lines(env, run.id) == ['one', 'two', 'three']
+    inner = [r for r in rows(env, 'flood')]
+    assert len(inner) == 1 and 'flood 0000' in capture.get(env, inner[0].id)
+    assert 'one' not in capture.get(env, inner[0].id)

@@ -248,3 +248,22 @@ def test_status_exit_codes_through_trac_admin(tmp_path, egg):
     out = trac_admin(env_path, 'cron', 'status', check=False)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stdout.startswith('TRACCRON CRITICAL - overdue: heart_beat')
+
+
+def test_status_answers_unknown_when_asked_wrongly(tmp_path):
+    env = make_env(tmp_path / 'env', config={'timezone': 'UTC'})
+    for args in (('--task', 'nosuch'), ('--every',), ('extra',)):
+        code, lines = status(env, *args)
+        assert code == 3, args
+        assert lines[0].startswith('TRACCRON UNKNOWN - '), args
+    env.shutdown()
+
+
+def test_a_task_switched_off_is_never_overdue(tmp_path):
+    env = make_env(tmp_path / 'env', config={
+        'timezone': 'UTC', 'heart_beat.daily': '02h30',
+        'heart_beat.alert_after': '1h', 'heart_beat.enabled': 'false'})
+    add_run(env, 'heart_beat', 'success', 30)
+    code, lines = status(env)
+    assert code == 0, lines
+    env.shutdown()

@@ -156,7 +156,8 @@ def test_run_page_and_its_json_for_each_user(env, user):
 
 
 @pytest.mark.parametrize('user', ['viewer', 'cronist'])
-@pytest.mark.parametrize('bad', ['nothing', '12x', '999', '1/2'])
+@pytest.mark.parametrize('bad', ['nothing', '12x', '999', '1/2', '9' * 20,
+                                 '18446744073709551616'])
 def test_run_page_of_no_run_is_404(env, user, bad):
     add_row(env, 'success', now_us())
     assert call(env, run_path(bad), user).status == 404

@@ -76,16 +76,51 @@ class _Handler(logging.Handler):
     def __init__(self):
         logging.Handler.__init__(self, logging.DEBUG)
         self.setFormatter(logging.Formatter(FORMAT))
-        self.threads = {}        # thread ident -> RunLog
+        # Thread ident -> the captures it writes to, innermost last (a
+        # task may run another with `run_now(wait=True)`, or `follow` its
+        # own run). Changed under `changing`, read without a lock.
+        self.threads = {}
+        self.changing = threading.Lock()
 
     def emit(self, record):
-        captured = self.threads.get(record.thread)
+        stack = self.threads.get(record.thread)
+        try:
+            captured = stack[-1] if stack else None
+        except IndexError:       # emptied meanwhile
+            return
         if captured is None:
             return
         try:
             captured.add(self.format(record))
         except Exception:
             self.handleError(record)
+
+    def push(self, ident, captured):
+        with self.changing:
+            self.threads[ident] = self.threads.get(ident, []) + [captured]
+
+    def pop(self, ident, captured):
+        """Remove the innermost `captured` of thread `ident`."""
+        with self.changing:
+            stack = list(self.threads.get(ident, ()))
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] is captured:
+                    del stack[i]
+                    break
+            self._set(ident, stack)
+
+    def drop(self, captured):
+        """Remove `captured` from every thread."""
+        with self.changing:
+            for ident in list(self.threads):
+                self._set(ident, [c for c in self.threads[ident]
+                                  if c is not captured])
+
+    def _set(self, ident, stack):
+        if stack:
+            self.threads[ident] = stack
+        else:
+            self.threads.pop(ident, None)
 
 
 _handler = None
@@ -115,7 +150,7 @@ def start(env, run, limit):
     if run.id is None or not (limit or run.args):
         return None
     captured = RunLog(env.path, run.id, limit, run.args)
-    _install().threads[threading.get_ident()] = captured
+    _install().push(threading.get_ident(), captured)
     _runs[id(run)] = captured
     return captured
 
@@ -125,9 +160,7 @@ def stop(run):
     `RunLog` or `None`."""
     captured = _runs.pop(id(run), None)
     if captured is not None:
-        for ident, value in list(_handler.threads.items()):
-            if value is captured:
-                _handler.threads.pop(ident, None)
+        _handler.drop(captured)
     return captured
 
 
@@ -140,12 +173,11 @@ def follow(run):
         yield
         return
     ident = threading.get_ident()
-    _handler.threads[ident] = captured
+    _handler.push(ident, captured)
     try:
         yield
     finally:
-        if _handler.threads.get(ident) is captured:
-            del _handler.threads[ident]
+        _handler.pop(ident, captured)
 
 
 def live(path):

@@ -154,7 +154,7 @@ class Core(Component):
                                     run.success)
         finally:
             set_current_run(None)
-            capture.stop(run)
+            self._stop_capture(run)
         if notes:
             run.message = '\n'.join(filter(None, [run.message] + notes))
         if run.id is not None:
@@ -164,6 +164,15 @@ class Core(Component):
                 self._store_log(env or self.env, captured)
             registry.finish(env or self.env, run)
         return run.success
+
+    def _stop_capture(self, run):
+        """End the log capture of `run`; nothing it raises may keep the
+        outcome from being written."""
+        try:
+            capture.stop(run)
+        except Exception:
+            self.log.error('TracCron: could not end the log capture of run '
+                           '%s', run.id, exc_info=True)
 
     def _store_log(self, env, captured):
         """Write the log a run captured; its outcome matters more, so a

@@ -471,8 +471,9 @@ def purge(env, before):
 def _purge_logs(db):
     """Delete the captured logs (`traccron.capture`) of the runs no longer
     in the history."""
-    db("""DELETE FROM cron_log WHERE run_id NOT IN
-          (SELECT id FROM cron_history)""")
+    db("""DELETE FROM cron_log WHERE NOT EXISTS
+          (SELECT 1 FROM cron_history WHERE cron_history.id=cron_log.run_id)
+          """)
 
 
 def clear(env, keep_after=None):

@@ -156,16 +156,23 @@ class CronMonitor(Component):
 
 
     def _do_status(self, *args):
-        positional, options = parse_options(args, ('--task', '--json'),
-                                            flags=('--json',))
-        if positional:
-            raise AdminCommandError('unexpected argument %s'
-                                    % ' '.join(positional))
+        # A check that cannot check answers UNKNOWN, even for a mistake in
+        # its own command line.
         core = Core(self.env)
-        task_id = options.get('--task')
-        if task_id is not None and core.get_task(task_id) is None:
-            raise AdminCommandError('No task "%s". Tasks: %s' % (
-                task_id, ', '.join(t.getId() for t in core.get_task_list())))
+        try:
+            positional, options = parse_options(args, ('--task', '--json'),
+                                                flags=('--json',))
+            if positional:
+                raise AdminCommandError('unexpected argument %s'
+                                        % ' '.join(positional))
+            task_id = options.get('--task')
+            if task_id is not None and core.get_task(task_id) is None:
+                raise AdminCommandError('No task "%s". Tasks: %s' % (
+                    task_id, ', '.join(t.getId()
+                                       for t in core.get_task_list())))
+        except AdminCommandError as e:
+            printout('TRACCRON UNKNOWN - %s' % e)
+            return UNKNOWN
         try:
             tasks = task_states(self.env, core, now_us(), task_id)
         except Exception as e:
@@ -210,11 +217,13 @@ def task_states(env, core, now, task_id=None):
         nexts = [s.next_after(after) for s in schedules if s.task_id == tid]
         nexts = [n for n in nexts if n is not None]
         alert = or_default(config.get_alert_after, tid)
-        overdue = history.success_overdue(env, tid, alert and alert * SECOND,
-                                          now)
+        enabled = config.is_task_enabled(tid)
+        # A task switched off is not expected to succeed.
+        overdue = enabled and history.success_overdue(
+            env, tid, alert and alert * SECOND, now)
         states.append({
             'task': tid,
-            'enabled': config.is_task_enabled(tid),
+            'enabled': enabled,
             'last_status': last and last[0],
             'last_time': last and _iso(last[2] or last[1], tz),
             'last_success': success and _iso(success[2] or success[1], tz),

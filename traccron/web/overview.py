@@ -185,9 +185,10 @@ class _Rows(object):
         enabled = self.config.is_task_enabled(task_id)
         failing = last is not None and last.status in FAILED
         alert = or_default(self.config.get_alert_after, task_id)
-        overdue = _overdue(schedules, recent, now, self.grace) or \
+        overdue = enabled and (
+            _overdue(schedules, recent, now, self.grace) or
             history.success_overdue(self.env, task_id,
-                                    alert and alert * SECOND, now)
+                                    alert and alert * SECOND, now))
         return {
             'id': task_id,
             'class': ' '.join(['cron-task-row'] +

@@ -32,7 +32,8 @@ POLL_MS = 2000
 def find_run(env, path_info):
     """The row of the run that `path_info` names; 404 for anything else
     than the id of a row."""
-    if not path_info.isdigit():
+    if not path_info.isdigit() or len(path_info) > 18:
+        # Ids are 64-bit integers: 18 digits are always one.
         raise HTTPNotFound(_("No run %(id)s", id=path_info))
     row = history.get(env, int(path_info))
     if row is None:
