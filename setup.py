@@ -89,6 +89,9 @@ setup(
     install_requires=['Trac>=1.6,<1.7', 'setuptools<82'],
     entry_points={
         'trac.plugins': ['%s = %s' % (m, m) for m in COMPONENT_MODULES],
+        # `cron status` for Nagios without trac-admin's own database
+        # check, which exits 2 before the command can answer UNKNOWN.
+        'console_scripts': ['traccron-status = traccron.monitor:main'],
     },
     **l10n
 )

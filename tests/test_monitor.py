@@ -10,6 +10,7 @@
 ticker computes them, daylight saving included."""
 
 import contextlib
+import os
 import io
 import json
 import sqlite3
@@ -267,3 +268,22 @@ def test_a_task_switched_off_is_never_overdue(tmp_path):
     code, lines = status(env)
     assert code == 0, lines
     env.shutdown()
+
+
+def test_traccron_status_is_unknown_when_the_database_is_gone(tmp_path):
+    env = make_env(tmp_path / 'env', config={
+        'timezone': 'UTC', 'heart_beat.daily': '02h30'})
+    Core(env).run_now('heart_beat', wait=True)
+    env.shutdown()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = traccron.monitor.main([str(tmp_path / 'env')])
+    assert code == 0 and out.getvalue().startswith('TRACCRON OK - ')
+    # The database file goes away (a disk unmounted, a wrong path).
+    os.rename(tmp_path / 'env' / 'db', tmp_path / 'env' / 'db-gone')
+    for argv in ([str(tmp_path / 'env')], [str(tmp_path / 'nowhere')], []):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = traccron.monitor.main(argv)
+        assert code == 3, (argv, out.getvalue())
+        assert out.getvalue().startswith('TRACCRON UNKNOWN - '), argv

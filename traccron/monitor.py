@@ -279,3 +279,31 @@ def _iso(value, tz):
     if not isinstance(value, datetime):
         value = from_us(value)
     return value.astimezone(tz).isoformat()
+
+
+def main(argv=None):
+    """`traccron-status ENV [--task T] [--json]`: `cron status` without
+    trac-admin, which checks the database before any command and exits 2
+    when it cannot reach it. Here an environment or a database that
+    cannot be read is UNKNOWN (3), as Nagios and Icinga expect."""
+    import sys
+    from trac.env import Environment
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        printout('TRACCRON UNKNOWN - usage: traccron-status ENV [--task '
+                 'TASK] [--json]')
+        return UNKNOWN
+    try:
+        env = Environment(argv[0])
+    except Exception as e:
+        printout('TRACCRON UNKNOWN - the environment %s cannot be opened: '
+                 '%s' % (argv[0], e))
+        return UNKNOWN
+    try:
+        return CronMonitor(env)._do_status(*argv[1:])
+    finally:
+        env.shutdown()
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
