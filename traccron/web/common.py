@@ -19,9 +19,11 @@ from trac.core import Component, ExtensionPoint, implements
 from trac.perm import IPermissionRequestor
 from trac.util.translation import domain_functions, has_babel
 from trac.web.api import HTTPBadRequest, HTTPNotFound, IRequestFilter
-from trac.web.chrome import ITemplateProvider, add_stylesheet
+from trac.util.html import tag
+from trac.web.chrome import (ITemplateProvider, add_notice, add_stylesheet,
+                             add_warning)
 
-from traccron.core import Core
+from traccron.core import Core, RunRefused
 from traccron.present import STATUS_LABELS, user_zone
 
 _, tag_, N_, add_domain = domain_functions('traccron', '_', 'tag_', 'N_',
@@ -137,6 +139,21 @@ def _require_form_token(req):
     if req.args.get('__FORM_TOKEN') != req.form_token:
         raise HTTPBadRequest(_("Missing or invalid form token. Do you have "
                                "cookies enabled?"))
+
+
+def start_run(req, core, task_id, args=()):
+    """Run `task_id` now with `args` (Run now of the Settings and Overview
+    pages) and tell the user: started, or refused and why."""
+    try:
+        core.run_now(task_id, args)
+    except RunRefused as e:
+        add_warning(req, tag_("Task %(task)s was not started: %(why)s.",
+                              task=tag.strong(task_id), why=str(e)))
+        return
+    add_notice(req, tag_("Task %(task)s started. Its outcome will be shown "
+                         "in %(history)s.", task=tag.strong(task_id),
+                         history=tag.a(_("History"), href=req.href.admin(
+                             CATEGORY, 'cron_history', task=task_id))))
 
 
 def hint(stype):

@@ -18,11 +18,11 @@ from trac.core import Component, implements
 from trac.util.datefmt import pretty_timedelta
 from trac.util.html import tag
 from trac.web.api import HTTPNotFound, IRequestFilter
-from trac.web.chrome import add_notice, add_warning
+from trac.web.chrome import add_notice
 
 from traccron import history, settings
 from traccron.config import CronConfig, or_default
-from traccron.core import Core, RunRefused
+from traccron.core import Core
 from traccron.present import (STATUS_LABELS, duration, run_seconds,
                               schedule_time, schedule_words,
                               status_badge, status_label, zone_label,
@@ -32,7 +32,8 @@ from traccron.settings import split_list
 from traccron.ticker import wake_ticker
 from traccron.times import SECOND, from_us, now_us, to_us
 from traccron.web.common import (CATEGORY, PERMISSION, VIEW_PERMISSION, _,
-                                 describe, open_panel, panel_page, tag_)
+                                 describe, open_panel, panel_page, start_run,
+                                 tag_)
 
 PAGE = 'cron_overview'
 #: The outcomes shown per task, and the rows read per task.
@@ -120,20 +121,7 @@ class OverviewPanel(Component):
         add_notice(req, message)
 
     def _run_now(self, req, core, task_id):
-        args = split_list(req.args.get('args'))
-        try:
-            core.run_now(task_id, args)
-        except RunRefused as e:
-            add_warning(req, tag_("Task %(task)s was not started: %(why)s.",
-                                  task=tag.strong(task_id), why=str(e)))
-            return
-        add_notice(req, tag_("Task %(task)s started. Its outcome will be "
-                             "shown in %(history)s.",
-                             task=tag.strong(task_id),
-                             history=tag.a(_("History"),
-                                           href=req.href.admin(
-                                               CATEGORY, 'cron_history',
-                                               task=task_id))))
+        start_run(req, core, task_id, split_list(req.args.get('args')))
 
     # The rows
 

@@ -11,16 +11,14 @@ task and its schedules, and "Run now"."""
 
 from trac.admin.api import IAdminPanelProvider
 from trac.core import Component, implements
-from trac.util.html import tag
 from trac.web.api import HTTPNotFound
-from trac.web.chrome import add_notice, add_warning
 
 from traccron import settings
 from traccron.config import CronConfig
-from traccron.core import Core, RunRefused
+from traccron.core import Core
 from traccron.web import form
 from traccron.web.common import (CATEGORY, PERMISSION, _, describe, hint,
-                                 open_panel, panel_page, tag_)
+                                 open_panel, panel_page, start_run)
 from traccron.web.form import Field, raw, setter
 
 PAGE = 'cron_admin'
@@ -103,19 +101,7 @@ class SettingsPanel(Component):
     def _run_now(self, req, core, task_id):
         if core.get_task(task_id) is None:
             raise HTTPNotFound(_("No task %(task)s", task=task_id))
-        try:
-            core.run_now(task_id)
-        except RunRefused as e:
-            add_warning(req, tag_("Task %(task)s was not started: %(why)s.",
-                                  task=tag.strong(task_id), why=str(e)))
-            req.redirect(req.href.admin(CATEGORY, PAGE))
-        add_notice(req, tag_("Task %(task)s started. Its outcome will be "
-                             "shown in %(history)s.",
-                             task=tag.strong(task_id),
-                             history=tag.a(_("History"),
-                                           href=req.href.admin(
-                                               CATEGORY, 'cron_history',
-                                               task=task_id))))
+        start_run(req, core, task_id)
         req.redirect(req.href.admin(CATEGORY, PAGE))
 
 
