@@ -20,6 +20,7 @@ from traccron import history
 from traccron.config import CronConfig, or_default, whole_number
 from traccron.core import Core
 from traccron.present import offset_time, zone_name
+from traccron.scheduler import fire_times
 from traccron.times import SECOND, UTC, from_us, now_us
 
 #: Exit statuses of `cron status`, as Nagios and Icinga read them.
@@ -30,28 +31,8 @@ FAILED = ('failure', 'interrupted')
 
 #: Fire times listed per schedule by `cron next` without `--count`.
 NEXT_COUNT = 5
-#: At most this many are listed, and at most this many candidate instants
-#: are asked of a scheduler type (one that only has `isTriggerTime` is
-#: asked about every minute).
+#: At most this many are listed.
 NEXT_MAX = 1000
-CANDIDATES_MAX = 100000
-
-
-def next_fire_times(schedule, after, count):
-    """The next `count` instants (aware, in the schedule's zone) at which
-    `schedule` fires strictly after `after`: the instants the ticker
-    hands out, each confirmed as the ticker confirms it."""
-    found = []
-    dt = after
-    for _ in range(CANDIDATES_MAX):
-        if len(found) >= count:
-            break
-        dt = schedule.next_after(dt)
-        if dt is None:
-            break
-        if schedule.confirm(dt):
-            found.append(dt.astimezone(schedule.tz))
-    return found
 
 
 def parse_from(text, tz):
@@ -137,7 +118,7 @@ class CronMonitor(Component):
             return
         for schedule in sorted(schedules, key=lambda s: s.key):
             printout('%s (%s)' % (schedule.key, zone_name(schedule.tz)))
-            times = next_fire_times(schedule, after, count)
+            times = fire_times(schedule, after, count)
             for dt in times:
                 printout('  ' + offset_time(dt))
             if not times:

@@ -247,6 +247,29 @@ class _Trigger(object):
         return self.stype.next_trigger_time(self.task, self.value, dt)
 
 
+#: At most this many candidate instants are asked of a scheduler type by
+#: `fire_times` (one that only has `isTriggerTime` is asked about every
+#: minute).
+CANDIDATES_MAX = 100000
+
+
+def fire_times(schedule, after, count):
+    """The next `count` instants (aware, in the schedule's zone) at which
+    `schedule` fires strictly after `after`: the instants the ticker
+    hands out, each confirmed as the ticker confirms it."""
+    found = []
+    dt = after
+    for _ in range(CANDIDATES_MAX):
+        if len(found) >= count:
+            break
+        dt = schedule.next_after(dt)
+        if dt is None:
+            break
+        if schedule.confirm(dt):
+            found.append(dt.astimezone(schedule.tz))
+    return found
+
+
 class Schedule(object):
     """The schedules of one task for one scheduler type: the instants are
     those of any of its values, each instant once."""

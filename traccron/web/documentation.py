@@ -17,6 +17,7 @@ from trac.core import Component, implements
 
 from traccron.core import Core
 from traccron.present import schedule_time, zone_label
+from traccron.scheduler import fire_times
 from traccron.web.common import (CATEGORY, PERMISSION, _, hint, open_panel,
                                  panel_page)
 
@@ -66,19 +67,8 @@ class DocumentationPanel(Component):
                 'key': schedule.key,
                 'legacy': schedule.legacy,
                 'times': [] if schedule.legacy else
-                [schedule_time(t, tz) for t in next_times(schedule, now)],
+                [schedule_time(t, tz)
+                 for t in fire_times(schedule, now, FIRE_TIMES)],
             })
         return {'upcoming': upcoming, 'problems': problems,
                 'zone': zone_label(tz)}
-
-
-def next_times(schedule, now, count=FIRE_TIMES):
-    """The first `count` fire times of `schedule` after `now`."""
-    times = []
-    after = now
-    for _i in range(count):
-        after = schedule.next_after(after)
-        if after is None:
-            break
-        times.append(after)
-    return times
