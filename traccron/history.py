@@ -539,18 +539,27 @@ def latest(env, tasks, limit, messages=True):
     return result
 
 
-def success_overdue(env, task, alert_after, now):
-    """Whether `task` had no successful run for `alert_after` µs at `now`:
-    counted from its last success, or from its first row when none
-    succeeded; a task that never had a row is not overdue. The rule of
-    `TASK.alert_after`, for `cron status` and the Overview."""
-    if not alert_after:
-        return False
+def last_success(env, task):
+    """When `task` last succeeded (µs: its end, or its scheduled time), or
+    `None`."""
     for ended, fire in env.db_query("""
             SELECT ended, fire_time FROM cron_history
             WHERE task=%s AND status='success' ORDER BY id DESC LIMIT 1
             """, (task,)):
-        return now - (ended or fire) > alert_after
+        return ended or fire
+    return None
+
+
+def success_overdue(env, task, alert_after, now, succeeded):
+    """Whether `task`, which `last_success` says `succeeded` then, had no
+    successful run for `alert_after` µs at `now`: counted from that
+    success, or from its first row when none succeeded; a task that never
+    had a row is not overdue. The rule of `TASK.alert_after`, for `cron
+    status` and the Overview."""
+    if not alert_after:
+        return False
+    if succeeded is not None:
+        return now - succeeded > alert_after
     for fire, in env.db_query("""
             SELECT fire_time FROM cron_history WHERE task=%s
             ORDER BY id LIMIT 1""", (task,)):

@@ -191,23 +191,20 @@ def task_states(env, core, now, task_id=None):
         last = _one(env, """SELECT status, fire_time, ended FROM cron_history
                             WHERE task=%s AND status<>'running'
                             ORDER BY id DESC""", tid)
-        success = _one(env, """SELECT status, fire_time, ended
-                               FROM cron_history
-                               WHERE task=%s AND status='success'
-                               ORDER BY id DESC""", tid)
+        success = history.last_success(env, tid)
         nexts = [s.next_after(after) for s in schedules if s.task_id == tid]
         nexts = [n for n in nexts if n is not None]
         alert = or_default(config.get_alert_after, tid)
         enabled = config.is_task_enabled(tid)
         # A task switched off is not expected to succeed.
         overdue = enabled and history.success_overdue(
-            env, tid, alert and alert * SECOND, now)
+            env, tid, alert and alert * SECOND, now, success)
         states.append({
             'task': tid,
             'enabled': enabled,
             'last_status': last and last[0],
             'last_time': last and _iso(last[2] or last[1], tz),
-            'last_success': success and _iso(success[2] or success[1], tz),
+            'last_success': success and _iso(success, tz),
             'next_run': nexts and _iso(min(nexts), tz) or None,
             'alert_after': alert,
             'overdue': overdue,

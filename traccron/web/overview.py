@@ -175,8 +175,9 @@ class _Rows(object):
         alert = or_default(self.config.get_alert_after, task_id)
         overdue = enabled and (
             _overdue(schedules, recent, now, self.grace) or
-            history.success_overdue(self.env, task_id,
-                                    alert and alert * SECOND, now))
+            bool(alert) and history.success_overdue(
+                self.env, task_id, alert * SECOND, now,
+                history.last_success(self.env, task_id)))
         return {
             'id': task_id,
             'class': ' '.join(['cron-task-row'] +
