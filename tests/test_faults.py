@@ -578,11 +578,10 @@ def second_ticker_during_a_long_run(tmp_path, egg, uri, cluster_of,
     return rows, first, second, codes
 
 
+@pytest.mark.skipif(not LIBFAKETIME, reason='libfaketime not installed '
+                    '(Debian: apt-get install faketime)')
 def test_ticker_with_its_clock_ahead_does_not_interrupt_a_live_run(
         tmp_path, egg, fault_uri, tickers):
-    if not LIBFAKETIME:
-        pytest.skip('libfaketime not installed (Debian: apt-get install '
-                    'faketime)')
     kind, uri = fault_uri
     site = tmp_path / 'faketime-site'
     site.mkdir()
@@ -608,15 +607,29 @@ def test_ticker_with_its_clock_ahead_does_not_interrupt_a_live_run(
     assert codes == [0, 0]
 
 
+def _unshare_problem():
+    """Why this machine cannot give a process a PID namespace of its own,
+    or `None`."""
+    if os.geteuid() != 0:
+        return 'a PID namespace of its own needs root'
+    try:
+        probe = subprocess.run(['unshare', '--pid', '--fork', '--mount-proc',
+                                'true'], capture_output=True, text=True)
+    except OSError as e:
+        return 'unshare cannot run here: %s' % e
+    if probe.returncode != 0:
+        return 'unshare --pid --fork --mount-proc fails here: %s' % \
+            probe.stderr.strip()
+    return None
+
+
+UNSHARE_PROBLEM = _unshare_problem()
+
+
+@pytest.mark.skipif(UNSHARE_PROBLEM is not None,
+                    reason=UNSHARE_PROBLEM or '')
 def test_ticker_in_another_pid_namespace_does_not_interrupt_a_live_run(
         tmp_path, egg, tickers):
-    if os.geteuid() != 0:
-        pytest.skip('a PID namespace of its own needs root')
-    probe = subprocess.run(['unshare', '--pid', '--fork', '--mount-proc',
-                            'true'], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip('unshare --pid --fork --mount-proc fails here: %s'
-                    % probe.stderr.strip())
     rows, first, second, codes = second_ticker_during_a_long_run(
         tmp_path, egg, 'sqlite:db/trac.db', tickers,
         prefix=['unshare', '--pid', '--fork', '--mount-proc',
