@@ -285,3 +285,11 @@ def dispatch(env, path_info, user='admin', method='GET', args=None,
         req.session.save()
     return Response(status, req.response_sent.getvalue().decode('utf-8'),
                     req)
+
+
+def gone_pid():
+    """A pid of this host and PID namespace that no process has: the
+    kernel's pid_max, which pids never reach (the pid of a process that
+    ended could be given to a new one while a test runs)."""
+    with open('/proc/sys/kernel/pid_max') as f:
+        return int(f.read())

@@ -31,8 +31,9 @@ from traccron.dispatcher import RunRegistry, install_registry
 from traccron.housekeeping import is_gone
 from traccron.ticker import Ticker
 
-from support import (UTC, FakeClock, S, StubTask, inline_spawn, make_env,
-                     make_stub, primed_ticker, rows, tick_at, us, wait_for)
+from support import (UTC, FakeClock, S, StubTask, gone_pid, inline_spawn,
+                     make_env, make_stub, primed_ticker, rows, tick_at, us,
+                     wait_for)
 
 T0 = datetime(2027, 3, 1, tzinfo=UTC)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -347,23 +348,21 @@ def test_runner_ids_tell_pid_namespaces_apart():
     # A pid of our namespace that is gone is gone; the same pid number in
     # another namespace (a container with the same host name) tells
     # nothing: only its lease does.
-    proc = subprocess.Popen(['true'])
-    proc.wait()
-    assert is_gone('%s:%d/%s0000' % (host, proc.pid, token))
+    pid = gone_pid()
+    assert is_gone('%s:%d/%s0000' % (host, pid, token))
     other = h.namespace_token('boot', 1)
-    assert not is_gone('%s:%d/%s0000' % (host, proc.pid, other))
-    assert not is_gone('%s:%d' % (host, proc.pid))   # older ids
+    assert not is_gone('%s:%d/%s0000' % (host, pid, other))
+    assert not is_gone('%s:%d' % (host, pid))   # older ids
     assert not is_gone(runner)
 
 
 def test_live_run_of_another_pid_namespace_is_not_interrupted():
     env = make_stub(config={'lease_seconds': '30'})
     host, _, _ = h.parse_runner(h.runner_id())
-    proc = subprocess.Popen(['true'])
-    proc.wait()   # in our namespace this pid is gone; in theirs it lives
+    pid = gone_pid()   # no process in our namespace; in theirs it may live
     now = us(T0)
     theirs, = h.claim(env, [h.Claim('a', 'daily', now, now)],
-                      '%s:%d/%s0000' % (host, proc.pid,
+                      '%s:%d/%s0000' % (host, pid,
                                         h.namespace_token('x', 1)), now)
     clock = FakeClock(T0.timestamp())
     ticker = observer(env, clock, runner=h.runner_id())
@@ -597,12 +596,11 @@ def test_stopping_cron_ticker_writes_the_real_outcomes_it_still_holds(
 
 def test_run_now_is_not_held_back_by_a_run_of_a_process_gone(tmp_path):
     env = make_stub(enable=[CountTask], config={'ticker_enabled': 'false'})
-    proc = subprocess.Popen(['true'])
-    proc.wait()
+    pid = gone_pid()
     host, _, token = h.parse_runner(h.runner_id())
     now = us(T0)
     dead, = h.claim(env, [h.Claim('count', 'manual', now, now)],
-                    '%s:%d/%s0000' % (host, proc.pid, token), now)
+                    '%s:%d/%s0000' % (host, pid, token), now)
     run = Core(env).run_now('count', wait=True)
     assert h.get(env, run.id).status == 'success'
     assert h.get(env, dead.id).status == 'interrupted'

@@ -21,9 +21,9 @@ from traccron.api import ISchedulerType
 from traccron.config import CronConfig
 from traccron.ticker import Ticker
 
-from support import (UTC, FakeClock, StubTask, fire_times, inline_spawn,
-                     make_env, make_stub, primed_ticker, rows, run_ticker,
-                     tick_at, utc)
+from support import (UTC, FakeClock, StubTask, fire_times, gone_pid,
+                     inline_spawn, make_env, make_stub, primed_ticker, rows,
+                     run_ticker, tick_at, utc)
 
 T0 = utc(2027, 3, 1)
 
@@ -505,16 +505,14 @@ def test_two_processes_starting_after_downtime_agree(catch_up):
 # Runs whose process is gone ------------------------------------------------
 
 def test_run_of_a_dead_local_process_does_not_block_the_next_one():
-    import subprocess
     from traccron import history as h
-    proc = subprocess.Popen(['true'])
-    proc.wait()  # a pid of this host and namespace that no longer runs
+    pid = gone_pid()  # a pid of this host and namespace that runs nothing
     host, _, token = h.parse_runner(h.runner_id())
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.hourly': '0'})
     before = int(T0.timestamp() * 1e6) - 3600 * 1000000
     stale = h.claim(env, [h.Claim('rec', 'hourly', before, before)],
-                    '%s:%d/%s0000' % (host, proc.pid, token),
+                    '%s:%d/%s0000' % (host, pid, token),
                     int(T0.timestamp() * 1e6))[0]
     ticker, clock = primed_ticker(env, T0)
     tick_at(ticker, clock, T0)
