@@ -86,20 +86,14 @@ class LeaseWatch(object):
         return marked
 
 
-_OWN_HOST = None
-
-
 def is_gone(runner, own=None):
     """Whether `runner` is a process of this host and PID namespace (the
     same host name and namespace token) that has ended. Processes of other
     namespaces, and runner ids without a token, are never judged here:
-    only their lease tells."""
-    global _OWN_HOST
+    only their lease tells. `own` is this process's parsed runner id
+    (`history.runner_id`, which keeps it per process)."""
     if own is None:
-        if _OWN_HOST is None or _OWN_HOST[1] != os.getpid():
-            own_id = history.runner_id()
-            _OWN_HOST = (history.parse_runner(own_id), os.getpid())
-        own = _OWN_HOST[0]
+        own = history.parse_runner(history.runner_id())
     host, pid, token = history.parse_runner(runner)
     if pid is None or token is None or (host, token) != (own[0], own[2]) \
             or pid == own[1]:
