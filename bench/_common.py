@@ -342,8 +342,8 @@ def fill_history(env, tasks, rows, step_us, statuses,
         for first in range(0, rows, batch):
             cursor.executemany(
                 "INSERT INTO cron_history (task, schedule, fire_time, "
-                "started, ended, status, message, runner, heartbeat) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                "started, ended, status, message, runner, heartbeat, "
+                "attempt) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,1)",
                 [_bench_row(i, tasks, statuses, start + i * step_us)
                  for i in range(first, min(rows, first + batch))])
 

@@ -205,7 +205,8 @@ def test_upgrade_from_version_1_adds_the_log_table():
     setup.upgrade_environment()
     assert not setup.environment_needs_upgrade()
     assert 'cron_log' in dbm.get_table_names()
-    assert [t.name for t in SCHEMA] == ['cron_history', 'cron_log']
+    assert [t.name for t in SCHEMA] == ['cron_history', 'cron_log',
+                                       'cron_alert']
 
 
 TICKER_TASK = '''

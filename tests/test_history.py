@@ -53,7 +53,47 @@ def test_upgrade_creates_the_table_and_version_row(env):
     assert not env.needs_upgrade()
     assert set(dbm.get_column_names('cron_history')) == {
         'id', 'task', 'schedule', 'fire_time', 'started', 'ended', 'status',
-        'message', 'runner', 'heartbeat'}
+        'message', 'runner', 'heartbeat', 'attempt'}
+    assert 'cron_alert' in dbm.get_table_names()
+
+
+def test_upgrade_from_version_2_keeps_rows_as_first_attempts(env):
+    """An environment of version 2 (no `attempt`, the claim key without
+    it) is upgraded: its rows are kept, each its occurrence's first
+    attempt, and a second attempt of the same occurrence can be claimed,
+    once."""
+    from trac.db.schema import Column, Index, Table
+    dbm = DatabaseManager(env)
+    dbm.drop_tables(['cron_history', 'cron_alert'])
+    dbm.create_tables([Table('cron_history', key='id')[
+        Column('id', auto_increment=True), Column('task', key_size=100),
+        Column('schedule', key_size=150), Column('fire_time', type='int64'),
+        Column('started', type='int64'), Column('ended', type='int64'),
+        Column('status', key_size=20), Column('message'), Column('runner'),
+        Column('heartbeat', type='int64'),
+        Index(['task', 'schedule', 'fire_time'], unique=True),
+        Index(['started'])]])
+    dbm.set_database_version(2, VERSION_NAME)
+    fire = 1800000000 * S
+    with env.db_transaction as db:
+        for i, status in enumerate(['success', 'failure', 'running']):
+            db("""INSERT INTO cron_history (task, schedule, fire_time,
+                  started, ended, status, message, runner, heartbeat)
+                  VALUES ('t', 'daily', %s, %s, %s, %s, 'é', 'h:1', 1)""",
+               (fire + i, fire + i, fire + i + S, status))
+    assert env.needs_upgrade()
+    env.upgrade()
+    assert not env.needs_upgrade()
+    assert dbm.get_database_version(VERSION_NAME) == SCHEMA_VERSION
+    rows = sorted(history.query(env), key=lambda r: r.fire_time)
+    assert [(r.status, r.attempt, r.message) for r in rows] == [
+        ('success', 1, 'é'), ('failure', 1, 'é'), ('running', 1, 'é')]
+    retry = [Claim('t', 'daily', fire + 1, fire + 9 * S, attempt=2)]
+    assert len(history.claim(env, retry, 'h:2', fire)) == 1
+    again = [Claim('t', 'daily', fire + 1, fire + 9 * S, attempt=2),
+             Claim('t', 'daily', fire + 1, fire + 9 * S)]
+    assert history.claim(env, again, 'h:3', fire) == []
+    assert 'cron_alert' in dbm.get_table_names()
 
 
 def test_claim_is_won_once_per_task_schedule_and_fire_time(env):

@@ -85,7 +85,14 @@ class ITaskEventListener(Interface):
         """Called just before `task` runs."""
 
     def onEndTask(self, task, success):
-        """Called when `task` has run; `success` is a `bool`."""
+        """Called when `task` has run; `success` is a `bool`. With
+        `TASK.retries`, it is called for each attempt;
+        `current_run().final` tells whether another one follows."""
+
+    # A listener may also define `onTaskAlert(alert)`: it is then told
+    # of each `traccron.alerts.Alert`: the final failure of an occurrence
+    # (after its retries), a run past its time limit, a task overdue and
+    # a task recovered.
 
     def getId(self):
         """Return the key of this listener in the `[traccron]` section."""
@@ -116,10 +123,11 @@ class TaskRun(object):
     """What is known of one run of a task while listeners are called."""
 
     __slots__ = ('task', 'task_id', 'schedule', 'args', 'fire_time',
-                 'started', 'ended', 'success', 'message', 'runner', 'id')
+                 'started', 'ended', 'success', 'message', 'runner', 'id',
+                 'attempt', 'retries', 'retry_at', 'timed_out', '_cancel')
 
     def __init__(self, task, task_id, schedule, args, fire_time, runner,
-                 id=None):
+                 id=None, attempt=1, retries=0):
         self.task = task
         self.task_id = task_id
         self.schedule = schedule
@@ -131,6 +139,31 @@ class TaskRun(object):
         self.message = ''
         self.runner = runner
         self.id = id
+        #: 1 for the first try of an occurrence, then 2, 3... for retries.
+        self.attempt = attempt
+        #: How many retries the task has after a failed first attempt.
+        self.retries = retries
+        #: When a failed run is tried again (µs), or `None`: it is final.
+        self.retry_at = None
+        #: Set when the run went past `TASK.timeout`.
+        self.timed_out = False
+        self._cancel = threading.Event()
+
+    @property
+    def cancelled(self):
+        """Whether the run should stop early: it went past its time
+        limit (`TASK.timeout`). A long task checks it between its steps
+        and returns; Python cannot stop a thread from outside."""
+        return self._cancel.is_set()
+
+    def cancel(self):
+        self._cancel.set()
+
+    @property
+    def final(self):
+        """Whether this attempt is the last of its occurrence: it
+        succeeded, or no retry follows it."""
+        return bool(self.success) or self.retry_at is None
 
     def __repr__(self):
         return '<TaskRun %s %s %s>' % (self.task_id, self.schedule,

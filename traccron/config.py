@@ -111,6 +111,18 @@ class CronConfig(Component):
         overdue, or `None` (never)."""
         return self._read(_key(task) + '.alert_after')
 
+    def get_retries(self, task):
+        """`(retries, first delay, longest delay)` of `task`, delays in
+        seconds."""
+        key = _key(task)
+        return (self._value(key + '.retries'),
+                self._value(key + '.retry_delay'),
+                self._value(key + '.retry_delay_max'))
+
+    def get_timeout(self, task):
+        """The run time limit of `task` in seconds, or `None`."""
+        return self._value(_key(task) + '.timeout')
+
     def get_catch_up(self, task):
         return self._value(_key(task) + '.catch_up', self.catch_up)
 

@@ -16,7 +16,7 @@ import traceback
 from trac.config import Option
 from trac.core import Component, ExtensionPoint
 
-from traccron import capture, history, scheduler, settings
+from traccron import alerts, capture, history, scheduler, settings
 from traccron.api import (ICronTask, ISchedulerType, ITaskEventListener,
                           TaskRun, set_current_run)
 from traccron.config import SECTION, CronConfig, or_default
@@ -163,7 +163,16 @@ class Core(Component):
             if captured is not None:
                 self._store_log(env or self.env, captured)
             registry.finish(env or self.env, run)
+        if not run.success and run.final:
+            self.alert(alerts.Alert('failure', run.task_id,
+                                    alerts.failure_message(run), run=run,
+                                    time=run.ended))
         return run.success
+
+    def alert(self, alert):
+        """Tell `alert` (`traccron.alerts.Alert`) to the enabled
+        listeners and to the subscribers; never raises."""
+        return alerts.raise_alert(self.env, alert, self._listeners([]))
 
     def _stop_capture(self, run):
         """End the log capture of `run`; nothing it raises may keep the

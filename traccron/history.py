@@ -37,22 +37,25 @@ from traccron.times import SECOND, now_us, seconds
 MemoryHistoryStore = compat.MemoryHistoryStore
 
 STATUSES = ('running', 'success', 'failure', 'skipped', 'missed',
-            'interrupted')
+            'interrupted', 'timeout')
 
 _COLUMNS = ('id', 'task', 'schedule', 'fire_time', 'started', 'ended',
-            'status', 'message', 'runner', 'heartbeat')
+            'status', 'message', 'runner', 'heartbeat', 'attempt')
 
 _INSERT = {
     'sqlite': 'INSERT OR IGNORE INTO cron_history '
-              '(task, schedule, fire_time, started, status, message, '
-              'runner, heartbeat) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)',
+              '(task, schedule, fire_time, attempt, started, status, message, '
+              'runner, heartbeat) '
+              'VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)',
     'postgres': 'INSERT INTO cron_history '
-                '(task, schedule, fire_time, started, status, message, '
-                'runner, heartbeat) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) '
+                '(task, schedule, fire_time, attempt, started, status, '
+                'message, runner, heartbeat) '
+                'VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) '
                 'ON CONFLICT DO NOTHING',
     'mysql': 'INSERT IGNORE INTO cron_history '
-             '(task, schedule, fire_time, started, status, message, '
-             'runner, heartbeat) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)',
+             '(task, schedule, fire_time, attempt, started, status, message, '
+             'runner, heartbeat) '
+             'VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)',
 }
 
 
@@ -61,18 +64,19 @@ _INSERT = {
 # trips per claim (PostgreSQL, 100 claims: 16 ms -> 2 ms on this machine).
 _INSERT_RETURNING = {
     'sqlite': 'INSERT OR IGNORE INTO cron_history '
-              '(task, schedule, fire_time, started, status, message, '
+              '(task, schedule, fire_time, attempt, started, status, message, '
               'runner, heartbeat) VALUES %s '
-              'RETURNING id, task, schedule, fire_time',
+              'RETURNING id, task, schedule, fire_time, attempt',
     'postgres': 'INSERT INTO cron_history '
-                '(task, schedule, fire_time, started, status, message, '
-                'runner, heartbeat) VALUES %s ON CONFLICT DO NOTHING '
-                'RETURNING id, task, schedule, fire_time',
+                '(task, schedule, fire_time, attempt, started, status, '
+                'message, runner, heartbeat) VALUES %s '
+                'ON CONFLICT DO NOTHING '
+                'RETURNING id, task, schedule, fire_time, attempt',
 }
 if sqlite3.sqlite_version_info < (3, 35, 0):
     del _INSERT_RETURNING['sqlite']
-_ROW_PLACEHOLDERS = '(%s, %s, %s, %s, %s, %s, %s, %s)'
-#: Claims per multi-row INSERT (8 parameters each; SQLite allows 999).
+_ROW_PLACEHOLDERS = '(%s, %s, %s, %s, %s, %s, %s, %s, %s)'
+#: Claims per multi-row INSERT (9 parameters each; SQLite allows 999).
 _BATCH = 100
 
 
@@ -147,13 +151,16 @@ class Claim(object):
     (manual runs), `refused` and not inserted at all."""
 
     __slots__ = ('task', 'schedule', 'fire_time', 'started', 'status',
-                 'message', 'id', 'max_instances', 'local', 'refuse')
+                 'message', 'id', 'max_instances', 'local', 'refuse',
+                 'attempt')
 
     def __init__(self, task, schedule, fire_time, started, status='running',
-                 message='', max_instances=None, local=False, refuse=False):
+                 message='', max_instances=None, local=False, refuse=False,
+                 attempt=1):
         self.task = task
         self.schedule = schedule
         self.fire_time = fire_time
+        self.attempt = attempt
         self.started = started
         self.status = status
         self.message = storable(message)
@@ -175,7 +182,8 @@ def claim(env, claims, runner, now):
     Rows are inserted in key order, so that processes claiming the same
     occurrences lock the index in the same order; a transaction the
     database still aborts as a deadlock victim is tried again."""
-    claims = sorted(claims, key=lambda c: (c.task, c.schedule, c.fire_time))
+    claims = sorted(claims, key=lambda c: (c.task, c.schedule, c.fire_time,
+                                           c.attempt))
     initial = [(c.status, c.message, c.started) for c in claims]
     for attempt in range(CLAIM_ATTEMPTS):
         try:
@@ -217,8 +225,9 @@ def _claim(env, claims, runner, now):
         won = []
         cursor = db.cursor()
         for c in inserted:
-            cursor.execute(sql, (c.task, c.schedule, c.fire_time, c.started,
-                                 c.status, c.message, runner, now))
+            cursor.execute(sql, (c.task, c.schedule, c.fire_time, c.attempt,
+                                 c.started, c.status, c.message, runner,
+                                 now))
             if cursor.rowcount == 1:
                 c.id = db.get_last_id(cursor, 'cron_history')
                 won.append(c)
@@ -260,13 +269,14 @@ def _insert_returning(db, sql, claims, runner, now):
         values = ', '.join([_ROW_PLACEHOLDERS] * len(batch))
         params = []
         for c in batch:
-            params += [c.task, c.schedule, c.fire_time, c.started,
-                       c.status, c.message, runner, now]
+            params += [c.task, c.schedule, c.fire_time, c.attempt,
+                       c.started, c.status, c.message, runner, now]
         cursor.execute(sql % values, params)
-        inserted = dict(((task, schedule, fire), id) for id, task,
-                        schedule, fire in cursor.fetchall())
+        inserted = dict(((task, schedule, fire, attempt), id) for id, task,
+                        schedule, fire, attempt in cursor.fetchall())
         for c in batch:
-            id = inserted.pop((c.task, c.schedule, c.fire_time), None)
+            id = inserted.pop((c.task, c.schedule, c.fire_time, c.attempt),
+                              None)
             if id is not None:
                 c.id = id
                 won.add(id)
@@ -627,8 +637,8 @@ class DbHistoryStore(Component):
                 start_us += 1
             db("""
                 INSERT INTO cron_history (task, schedule, fire_time, started,
-                  ended, status, message, runner, heartbeat)
-                VALUES (%s, 'external', %s, %s, %s, %s, '', %s, %s)
+                  ended, status, message, runner, heartbeat, attempt)
+                VALUES (%s, 'external', %s, %s, %s, %s, '', %s, %s, 1)
                 """, (task_id, start_us, start_us, _us(end),
                       'success' if success else 'failure', runner_id(),
                       _us(end)))

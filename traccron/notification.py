@@ -39,8 +39,10 @@ from trac.util.text import exception_to_unicode, to_unicode
 from trac.web.chrome import Chrome, ITemplateProvider
 
 from traccron.api import current_run
+from traccron.times import from_us
 
-__all__ = ['CronMailEvent', 'CronMailer', 'Delivery', 'MailError']
+__all__ = ['CronAlertEvent', 'CronMailEvent', 'CronMailer', 'Delivery',
+           'MailError', 'notify_alert']
 
 REALM_PREFIX = 'traccron.'
 
@@ -63,6 +65,30 @@ class CronMailEvent(NotificationEvent):
         self.kind = kind
         self.data = data
         self.address = None  # set for the transaction to one recipient
+
+
+#: The realm of the alerts' notifications (`traccron.alerts`); their
+#: category is the kind of alert.
+ALERT_REALM = 'traccron'
+
+
+class CronAlertEvent(NotificationEvent):
+    """An alert of `traccron.alerts` as a notification: its `category`
+    is the alert's kind (`failure`, `timeout`, `overdue`,
+    `recovered`), its `target` the `Alert`."""
+
+    def __init__(self, alert):
+        super().__init__(ALERT_REALM, alert.kind, alert,
+                         from_us(alert.time),
+                         'traccron')
+        self.alert = alert
+        self.task_id = alert.task_id
+
+
+def notify_alert(env, alert):
+    """Hand `alert` to Trac's notification system, which mails the
+    users whose subscriptions match it."""
+    NotificationSystem(env).notify(CronAlertEvent(alert))
 
 
 class MailError(Exception):

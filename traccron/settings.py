@@ -357,8 +357,31 @@ SCHEMA = [
     Setting('TASK.alert_after', 'duration', None, """
         The task is overdue when it has had no successful run for this
         long (90s, 30m, 26h, 2d, 1w; 0 or empty: never): `cron status`
-        then answers CRITICAL, and the overview says so.""", _TASK,
-            maximum=10 ** 9, shown_default='never'),
+        then answers CRITICAL, the overview says so, and the listeners
+        and subscribers are told once ("overdue"), then once more at its
+        next success ("recovered"), whichever process notices it first.
+        """, _TASK, maximum=10 ** 9, shown_default='never'),
+    Setting('TASK.retries', 'number', 0, """
+        How many times a failed run is tried again. Each attempt is a
+        history row of its own, with the same scheduled time and its
+        attempt number. An attempt that would start after the task's next
+        regular occurrence is not made: it is recorded `skipped`.""",
+            _TASK, minimum=0, maximum=1000),
+    Setting('TASK.retry_delay', 'number', 60, """
+        Seconds before the first retry of a failed run. The delay doubles
+        at each further attempt, with 10% of random jitter either
+        way.""", _TASK, minimum=0, maximum=10 ** 6),
+    Setting('TASK.retry_delay_max', 'number', 3600, """
+        The longest delay, in seconds, between two attempts.""", _TASK,
+            minimum=0, maximum=10 ** 7),
+    Setting('TASK.timeout', 'duration', None, """
+        Run time limit (90s, 30m, 2h; 0 or empty: none). A run still going
+        after it is recorded `timeout` and the listeners and subscribers
+        are told; its `TaskRun.cancelled` becomes true, so that a task
+        that checks it can stop early. Python cannot stop a thread: a run
+        that goes on keeps its place in max_instances, and its real
+        outcome is added to the row when it ends.""", _TASK,
+            maximum=10 ** 9, shown_default='none'),
 
     Setting('LISTENER.enabled', 'bool', True, """
         Switch a listener off, e.g. history_task_event.enabled =
