@@ -45,10 +45,12 @@ class CronAdmin(Component):
         yield ('cron list', '',
                'List tasks, their schedules and next fire times',
                None, self._do_list)
-        yield ('cron run', '<task> [arg...]',
+        yield ('cron run', '[--retries <n>] <task> [arg...]',
                """Run a task now and wait for its outcome
 
                The run is recorded in the history with schedule `manual`.
+               With --retries, a failed run is tried again up to n times,
+               after the task's retry_delay (doubled at each attempt).
                The exit status is non-zero when the task fails.""",
                self._complete_task, self._do_run)
         yield ('cron history', '[--task <task>] [--limit <n>]',
@@ -73,6 +75,8 @@ class CronAdmin(Component):
                None, self._do_ticker)
 
     def _complete_task(self, args):
+        if args and args[0] == '--retries':
+            args = args[2:]
         if len(args) == 1:
             return [t.getId() for t in Core(self.env).get_task_list()]
 
@@ -105,23 +109,42 @@ class CronAdmin(Component):
         if problems:
             printout('\n%d problem(s); see "cron check".' % len(problems))
 
-    def _do_run(self, task_id, *args):
+    def _do_run(self, *args):
+        retries = 0
+        if args and args[0] == '--retries':
+            if len(args) < 3:
+                raise AdminCommandError('Usage: cron run [--retries <n>] '
+                                        '<task> [arg...]', show_usage=True)
+            retries = whole_number(args[1])
+            if retries is None or retries > 1000:
+                raise AdminCommandError('--retries: expected a whole '
+                                        'number from 0 to 1000, not "%s"'
+                                        % args[1])
+            args = args[2:]
+        if not args:
+            raise AdminCommandError('Usage: cron run [--retries <n>] <task> '
+                                    '[arg...]', show_usage=True)
+        task_id, args = args[0], args[1:]
         core = Core(self.env)
         if core.get_task(task_id) is None:
             raise AdminCommandError('No task "%s". Tasks: %s' % (
                 task_id, ', '.join(t.getId() for t in core.get_task_list())))
         try:
-            run = core.run_now(task_id, list(args), wait=True)
+            run = core.run_now(task_id, list(args), wait=True,
+                               retries=retries)
         except RunRefused as e:
             printerr('%s: not started: %s' % (task_id, e))
             return 2
         took = seconds(run.ended - run.started)
         if run.success:
-            printout('%s: success (%.3f s)' % (task_id, took))
+            printout('%s: success (%.3f s%s)' % (
+                task_id, took, ', attempt %d' % run.attempt
+                if run.attempt > 1 else ''))
             if run.message:
                 printout(run.message)
             return 0
-        printerr('%s: FAILURE (%.3f s)' % (task_id, took))
+        attempts = ', attempt %d' % run.attempt if run.attempt > 1 else ''
+        printerr('%s: FAILURE (%.3f s%s)' % (task_id, took, attempts))
         printerr(run.message)
         return 1
 

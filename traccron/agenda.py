@@ -25,19 +25,55 @@ MAX_MISSED = 100
 
 
 class Due(object):
-    """An occurrence to claim: `status` is `running` (to run now) or
-    `missed` (to record only)."""
+    """An occurrence to claim: `status` is `running` (to run now),
+    `missed` or `skipped` (to record only). `attempt` is 1 for its first
+    try, then 2, 3... for its retries, which run at `at` (µs; by default
+    the occurrence's own time)."""
 
-    __slots__ = ('schedule', 'fire', 'status', 'message')
+    __slots__ = ('schedule', 'fire', 'status', 'message', 'attempt', 'at')
 
-    def __init__(self, schedule, fire, status='running', message=''):
+    def __init__(self, schedule, fire, status='running', message='',
+                 attempt=1, at=None):
         self.schedule = schedule
         self.fire = fire
         self.status = status
         self.message = message
+        self.attempt = attempt
+        self.at = fire if at is None else at
 
     def __repr__(self):
-        return '<Due %s %d %s>' % (self.schedule.key, self.fire, self.status)
+        return '<Due %s %d #%d %s>' % (self.schedule.key, self.fire,
+                                       self.attempt, self.status)
+
+
+def retry_delay(attempt, delay, longest, uniform):
+    """Seconds to wait before trying again an occurrence whose attempt
+    number `attempt` failed: `delay`, doubled at each further attempt,
+    with 10% of jitter either way (`uniform(a, b)` draws it), and at
+    most `longest`."""
+    return min(delay * 2 ** (attempt - 1) * uniform(0.9, 1.1), longest)
+
+
+def plan_retry(schedule, fire, attempt, retries, wait, now):
+    """The due of the next attempt of `schedule`'s occurrence `fire`
+    (µs) after its attempt number `attempt` failed at `now`, `wait`
+    seconds later; `None` when its `retries` are spent. An attempt that
+    would start at or after the schedule's next regular occurrence is
+    not made: its due records it `skipped`, at once."""
+    if attempt > retries:
+        return None
+    at = now + int(wait * SECOND)
+    nxt = schedule.next_after(from_us(fire, schedule.tz))
+    following = attempt + 1
+    if nxt is not None and at >= to_us(nxt):
+        return Due(schedule, fire, 'skipped',
+                   'retry %d of %d not made: it would start at %s, after '
+                   'the next occurrence at %s'
+                   % (attempt, retries, from_us(at, schedule.tz).isoformat(),
+                      nxt.isoformat()), following, now)
+    return Due(schedule, fire, 'running', 'retry %d of %d, %.1f s after '
+               'attempt %d failed' % (attempt, retries, wait, attempt),
+               following, at)
 
 
 class Agenda(object):
@@ -57,13 +93,44 @@ class Agenda(object):
         # scheduler type never drops a schedule for good.
         self._failed = []
         self._logged = set()
+        # The retries of failed runs (`TASK.retries`): (at, seq, due).
+        self._retries = []
 
     def __len__(self):
         return len(self._heap)
 
     def next_fire(self):
-        """The earliest next occurrence (µs), or `None`."""
-        return self._heap[0][0] if self._heap else None
+        """The earliest next occurrence or retry (µs), or `None`."""
+        firsts = [queue[0][0] for queue in (self._heap, self._retries)
+                  if queue]
+        return min(firsts) if firsts else None
+
+    def add_retry(self, due):
+        """Hand out `due`, a retry (`plan_retry`), at its time."""
+        self._seq += 1
+        heapq.heappush(self._retries, (due.at, self._seq, due))
+
+    @property
+    def retries(self):
+        """The retries waiting for their time, earliest first."""
+        return [due for _, _, due in sorted(self._retries)]
+
+    def _keep_retries(self, schedules):
+        """After a reload, the retries of the schedules still there go on
+        with their new schedule objects; the others are dropped."""
+        by_key = dict((s.key, s) for s in schedules)
+        kept = []
+        for at, seq, due in self._retries:
+            schedule = by_key.get(due.schedule.key)
+            if schedule is None:
+                self.log.info('TracCron: attempt %d of %s at %d not made: '
+                              'the schedule is gone', due.attempt,
+                              due.schedule.key, due.fire)
+                continue
+            due.schedule = schedule
+            kept.append((at, seq, due))
+        heapq.heapify(kept)
+        self._retries = kept
 
     def load(self, schedules, now, grace, last_fire=None):
         """Follow `schedules` from now on, from where the agenda left off
@@ -74,6 +141,8 @@ class Agenda(object):
         if self.last is None:
             self.last = now
         self._heap, self._failed, backlog = [], [], []
+        schedules = list(schedules)
+        self._keep_retries(schedules)
         for schedule in schedules:
             base = self.last
             try:
@@ -94,7 +163,7 @@ class Agenda(object):
         failed, self._failed = self._failed, []
         for schedule, after in failed:
             self._push(schedule, after)
-        dues, popped = [], []
+        dues, popped = self._take_retries(now, horizon, grace), []
         while self._heap and self._heap[0][0] <= horizon:
             fire, _, schedule = heapq.heappop(self._heap)
             after = fire
@@ -110,6 +179,18 @@ class Agenda(object):
                 dues.append(Due(schedule, fire))
             popped.append((schedule, after))
         return dues, popped
+
+    def _take_retries(self, now, horizon, grace):
+        dues = []
+        while self._retries and self._retries[0][0] <= horizon:
+            at, _, due = heapq.heappop(self._retries)
+            if due.status == 'running' and now - at > grace:
+                due.status = 'missed'
+                due.message = 'retry %d started too late: %.3f s after its ' \
+                    'time (misfire_grace)' % (due.attempt - 1,
+                                              (now - at) / SECOND)
+            dues.append(due)
+        return dues
 
     def advance(self, popped):
         """Push the next occurrence of each schedule in `popped`."""
@@ -145,7 +226,8 @@ class Agenda(object):
         return bool(self._failed)
 
     def has_more(self, horizon):
-        return bool(self._heap) and self._heap[0][0] <= horizon
+        nxt = self.next_fire()
+        return nxt is not None and nxt <= horizon
 
     def retry(self, dues):
         """Keep `dues`, which could not be claimed, for the next `take`."""

@@ -9,6 +9,7 @@
 """The Core component: the registry of tasks, scheduler types and
 listeners, and the running of one task."""
 
+import random
 import threading
 import time
 import traceback
@@ -17,6 +18,7 @@ from trac.config import Option
 from trac.core import Component, ExtensionPoint
 
 from traccron import alerts, capture, history, scheduler, settings
+from traccron.agenda import retry_delay
 from traccron.api import (ICronTask, ISchedulerType, ITaskEventListener,
                           TaskRun, set_current_run)
 from traccron.config import SECTION, CronConfig, or_default
@@ -25,7 +27,7 @@ from traccron.dispatcher import (Dispatcher, RunRefused, registry_for,
 from traccron.housekeeping import LeaseWatch
 from traccron.scheduler import Schedule
 from traccron.settings import Problem
-from traccron.times import from_us, now_us, to_us
+from traccron.times import SECOND, from_us, now_us, seconds, to_us
 
 # Importable from here, as the original API and older modules had them.
 __all__ = ['Core', 'CronConfig', 'Problem', 'RunRefused', 'Schedule',
@@ -117,7 +119,8 @@ class Core(Component):
 
     # Running a task
 
-    def execute(self, run, finish_env=None, clock=time, registry=None):
+    def execute(self, run, finish_env=None, clock=time, registry=None,
+                retry=None):
         """Run `run.task` with its arguments: listeners' `onStartTask`,
         `wake_up`, listeners' `onEndTask`, then record the outcome in the
         history (through the run registry, which writes it again until the
@@ -125,7 +128,9 @@ class Core(Component):
         escapes, `SystemExit` and `KeyboardInterrupt` included: they make
         the run a `failure` with their traceback. `finish_env` (an
         Environment, or a function returning the current one) writes the
-        outcome."""
+        outcome. When the task fails, `retry(run)` plans its next attempt
+        (it sets `run.retry_at`) before the listeners hear of the end; the
+        final failure is an alert (`traccron.alerts`)."""
         task = run.task
         notes = []
         set_current_run(run)
@@ -149,6 +154,8 @@ class Core(Component):
             else:
                 run.success = True
             run.ended = now_us(clock)
+            if not run.success and retry is not None:
+                self._plan_retry(retry, run, notes)
             for listener in listeners:
                 self._call_listener(listener, 'onEndTask', notes, task,
                                     run.success)
@@ -173,6 +180,15 @@ class Core(Component):
         """Tell `alert` (`traccron.alerts.Alert`) to the enabled
         listeners and to the subscribers; never raises."""
         return alerts.raise_alert(self.env, alert, self._listeners([]))
+
+    def _plan_retry(self, retry, run, notes):
+        try:
+            retry(run)
+        except Exception:
+            run.retry_at = None
+            self.log.error('TracCron: could not plan the retry of %s',
+                           run.task_id, exc_info=True)
+            notes.append('no retry: ' + traceback.format_exc())
 
     def _stop_capture(self, run):
         """End the log capture of `run`; nothing it raises may keep the
@@ -210,18 +226,21 @@ class Core(Component):
             notes.append('listener %s failed in %s:\n%s'
                          % (listener.getId(), method, traceback.format_exc()))
 
-    def run_now(self, task_id, args=None, wait=False, clock=time):
+    def run_now(self, task_id, args=None, wait=False, clock=time,
+                retries=0):
         """Run a task at once, recorded with schedule `manual`, through the
         same claim and `max_instances` check as scheduled runs. Returns the
-        `TaskRun`; with `wait` the run is finished on return, otherwise it
-        goes on in a thread. Raises `RunRefused` (saying why) when
+        `TaskRun`; with `wait` the run is finished on return (the last
+        attempt), otherwise it goes on in a thread. A failed run is tried
+        again up to `retries` times, after the task's `retry_delay`
+        (doubled at each attempt). Raises `RunRefused` (saying why) when
         `max_instances` runs of the task are going on already."""
         task = self.get_task(task_id)
         if task is None:
             raise ValueError('no task %r' % task_id)
         config = CronConfig(self.env)
         max_instances = or_default(config.get_max_instances, task_id)
-        run_mode = or_default(config.get_run_mode, task_id)
+        local = or_default(config.get_run_mode, task_id) == 'local'
         registry = registry_for(self.env.path)
         runner = history.runner_id()
         now = now_us(clock)
@@ -232,19 +251,36 @@ class Core(Component):
         while True:
             claim = history.Claim(task_id, 'manual', now, now,
                                   max_instances=max_instances,
-                                  local=run_mode == 'local', refuse=True)
+                                  local=local, refuse=True)
             if history.claim(self.env, [claim], runner, now):
                 break
             if claim.status == 'refused':
                 raise RunRefused(claim.message)
             now += 1  # two manual runs in the same µs
         run = TaskRun(task, task_id, 'manual', args or (), now, runner,
-                      claim.id)
+                      claim.id, retries=retries)
         run.started = now
+        runs = [run]
+
+        def plan(run):
+            if run.attempt <= retries:
+                delay, longest = config.get_retries(task_id)[1:]
+                run.retry_at = now_us(clock) + int(SECOND * retry_delay(
+                    run.attempt, delay, longest, random.uniform))
 
         def execute(run):
             try:
-                self.execute(run, clock=clock, registry=registry)
+                while True:
+                    self.execute(run, clock=clock, registry=registry,
+                                 retry=plan)
+                    if run.retry_at is None:
+                        return
+                    clock.sleep(max(0, seconds(run.retry_at) - clock.time()))
+                    run = self._next_manual_attempt(run, max_instances,
+                                                    local, registry, clock)
+                    if run is None:
+                        return
+                    runs.append(run)
             finally:
                 if not wait:
                     self.env.shutdown(threading.get_ident())
@@ -252,7 +288,29 @@ class Core(Component):
         spawn = _inline if wait else spawn_thread
         Dispatcher(registry, spawn, clock, runner, None,
                    punctual=False).start(self.env, run, execute)
-        return run
+        return runs[-1] if wait else run
+
+    def _next_manual_attempt(self, run, max_instances, local, registry,
+                             clock):
+        """Claim the next attempt of the manual `run`; `None` when
+        `max_instances` holds it back (its row says so)."""
+        now = now_us(clock)
+        attempt = run.attempt + 1
+        claim = history.Claim(run.task_id, 'manual', run.fire_time, now,
+                              message='retry %d of %d' % (run.attempt,
+                                                          run.retries),
+                              max_instances=max_instances, local=local,
+                              attempt=attempt)
+        if not history.claim(self.env, [claim], run.runner, now) or \
+                claim.status != 'running':
+            return None
+        following = TaskRun(run.task, run.task_id, 'manual', run.args,
+                            run.fire_time, run.runner, claim.id,
+                            attempt=attempt, retries=run.retries)
+        following.started = now
+        following.message = claim.message
+        registry.add(self.env, following)
+        return following
 
 
 def _inline(name, target, *args):

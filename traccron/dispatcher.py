@@ -13,6 +13,7 @@ written."""
 
 import errno
 import fcntl
+import functools
 import logging
 import os
 import queue
@@ -392,14 +393,14 @@ class Dispatcher(object):
         claims = []
         for due in dues:
             schedule = due.schedule
-            started = max(now, due.fire) if due.status == 'running' else None
+            started = max(now, due.at) if due.status == 'running' else None
             claims.append((due, history.Claim(
                 schedule.task_id, schedule.history_schedule(
                     self.local_key() if schedule.run_mode == 'local'
                     else None),
                 due.fire, started, due.status, due.message,
                 max_instances=schedule.max_instances,
-                local=schedule.run_mode == 'local')))
+                local=schedule.run_mode == 'local', attempt=due.attempt)))
         won = set(id(c) for c in history.claim(
             env, [c for _, c in claims], self.runner, now))
         for due, claim in claims:
@@ -414,17 +415,20 @@ class Dispatcher(object):
             else:
                 run = TaskRun(schedule.task, schedule.task_id,
                               claim.schedule, schedule.args, claim.fire_time,
-                              self.runner, claim.id)
+                              self.runner, claim.id, attempt=due.attempt)
                 run.message = claim.message
-                self.start(env, run, execute)
+                self.start(env, run, functools.partial(
+                    execute, schedule=schedule), claim.started)
 
-    def start(self, env, run, execute):
-        """Register `run` and hand it to a worker; a worker that cannot be
-        started makes the run a `failure` that says why."""
+    def start(self, env, run, execute, at=None):
+        """Register `run` and hand it to a worker, which calls
+        `execute(run)` at `at` (µs; by default the run's scheduled time);
+        a worker that cannot be started makes the run a `failure` that
+        says why."""
         try:
             self.registry.add(env, run)
             self._spawn('traccron-run-%s' % run.task_id, self._execute,
-                        run, execute)
+                        run, execute, run.fire_time if at is None else at)
         except BaseException as e:
             env.log.error('TracCron: could not start run %d of %s: %s',
                           run.id, run.task_id, e)
@@ -434,9 +438,9 @@ class Dispatcher(object):
                 % (type(e).__name__, e)]))
             self.registry.finish(env, run)
 
-    def _execute(self, run, execute):
+    def _execute(self, run, execute, at):
         if self._punctual:
-            early = run.fire_time / SECOND - self.clock.time()
+            early = at / SECOND - self.clock.time()
             if early > 0:
                 self.clock.sleep(early)
         execute(run)

@@ -330,6 +330,25 @@ def interrupt(env, marks, now):
     return marked
 
 
+def unretried_failures(env, tasks, since):
+    """The failed attempts of `tasks` that started after `since` (µs) and
+    whose next attempt has no row: `[(task, schedule, fire_time, attempt,
+    ended)]`."""
+    if not tasks:
+        return []
+    return env.db_query("""
+        SELECT h.task, h.schedule, h.fire_time, h.attempt, h.ended
+        FROM cron_history h
+        WHERE h.status='failure' AND h.started>=%%s AND h.task IN (%s)
+          AND h.attempt IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM cron_history n
+                          WHERE n.task=h.task AND n.schedule=h.schedule
+                            AND n.fire_time=h.fire_time
+                            AND n.attempt=h.attempt+1)
+        ORDER BY h.id
+        """ % ', '.join(['%s'] * len(tasks)), [since] + list(tasks))
+
+
 def last_fire_times(env):
     """Return `{(task, schedule): latest fire_time}` over the history."""
     return dict(((task, schedule), fire) for task, schedule, fire in

@@ -62,7 +62,8 @@ _buffers_lock = threading.Lock()
 class EmailTaskEvent(Component):
     """Mails a summary of task runs to `email_task_event.recipient`, once
     every `email_task_event.limit` runs; with
-    `email_task_event.only_error`, only failed runs count."""
+    `email_task_event.only_error`, only failed runs count (the final
+    failure of an occurrence whose retries are spent)."""
 
     implements(ITaskEventListener)
 
@@ -74,8 +75,12 @@ class EmailTaskEvent(Component):
         recipients = config.get_email_notifier_task_recipient_list()
         if not recipients:
             return
-        if success and config.is_email_notifier_only_error():
-            return
+        if config.is_email_notifier_only_error():
+            run = current_run()
+            # Only the final failure of an occurrence: not its attempts
+            # that are tried again, nor a success.
+            if success or (run is not None and not run.final):
+                return
         limit = config.email_limit
         entry = self._entry(task, success)
         with _buffers_lock:
@@ -108,18 +113,29 @@ class EmailTaskEvent(Component):
         now = time.time()
         if run is None:
             return {'task': task.getId(), 'schedule': '', 'started': now,
-                    'ended': now, 'success': bool(success), 'message': ''}
+                    'ended': now, 'success': bool(success), 'message': '',
+                    'attempts': ''}
         started = seconds(run.started) if run.started is not None else now
         ended = seconds(run.ended) if run.ended is not None else now
         return {'task': run.task_id, 'schedule': run.schedule,
                 'started': started, 'ended': ended,
-                'success': bool(success), 'message': run.message or ''}
+                'success': bool(success), 'message': run.message or '',
+                'attempts': _attempts(run, success)}
 
     def getId(self):
         return 'email_task_event'
 
     def getDescription(self):
         return self.__doc__
+
+
+def _attempts(run, success):
+    """What the summary says of the attempts of `run`."""
+    if success or (run.attempt == 1 and run.final):
+        return ''
+    if not run.final:
+        return ' (attempt %d, tried again)' % run.attempt
+    return ' (failed after %d attempts)' % run.attempt
 
 
 def _instant(seconds):

@@ -17,6 +17,8 @@ its timing, and the request filter that starts it."""
 
 import atexit
 import logging
+import queue
+import random
 import threading
 import time as _time
 
@@ -24,7 +26,7 @@ from trac.core import Component, implements
 from trac.web.api import IRequestFilter
 
 from traccron import history
-from traccron.agenda import Agenda
+from traccron.agenda import Agenda, plan_retry, retry_delay
 from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
@@ -89,6 +91,10 @@ class Ticker(object):
         self._claim_retry = None      # (monotonic time, delay)
         self._next_lease_check = None
         self._next_purge = None
+        # The retries that runs planned in their threads, for the agenda.
+        self._planned = queue.SimpleQueue()
+        #: Draws the jitter of retry delays (tests give their own).
+        self.uniform = random.uniform
 
     @property
     def runner(self):
@@ -187,6 +193,7 @@ class Ticker(object):
         if env is not self._env or fingerprint != self._fingerprint:
             dues += self._rebuild(env, now, grace)
             self._fingerprint = fingerprint
+        self._take_planned()
         # Occurrences are claimed `lead` ahead; their workers wait for the
         # instant, so that the claim's database time does not delay them.
         horizon = now + self._lead
@@ -201,6 +208,7 @@ class Ticker(object):
                 # started (for 100 schedules this takes a few ms); one that
                 # is due already (the ticker is late) is handled at once.
                 self.agenda.advance(popped)
+                self._take_planned()
             dues = []
             if not self.agenda.has_more(horizon):
                 break
@@ -227,6 +235,8 @@ class Ticker(object):
             # At start, each schedule resumes after its latest row.
             last_fire = self._last_fire(history.last_fire_times(env))
         backlog = self.agenda.load(schedules, now, grace, last_fire)
+        if last_fire is not None:
+            self._resume_retries(env, schedules, now, grace)
         self._env = env
         env.log.debug('TracCron: %d schedules (read in %.3f s)',
                       len(self.agenda), _time.perf_counter() - reading)
@@ -241,6 +251,71 @@ class Ticker(object):
             return fired.get((schedule.task_id, key))
         return last_fire
 
+    # Retries (TASK.retries)
+
+    def _plan_retry(self, env, schedule, run):
+        """Plan the next attempt of `run`, which failed (in its worker
+        thread): it goes to the agenda through `_planned`, and
+        `run.retry_at` says when it runs (`None`: no retry)."""
+        retries, delay, longest = CronConfig(env).get_retries(run.task_id)
+        run.retries = retries
+        due = plan_retry(schedule, run.fire_time, run.attempt, retries,
+                         retry_delay(run.attempt, delay, longest,
+                                     self.uniform),
+                         now_us(self.clock))
+        if due is None:
+            return
+        if due.status == 'running':
+            run.retry_at = due.at
+        self._planned.put(due)
+        self._wake.set()
+
+    def _take_planned(self):
+        while True:
+            try:
+                due = self._planned.get_nowait()
+            except queue.Empty:
+                return
+            self.agenda.add_retry(due)
+
+    def _resume_retries(self, env, schedules, now, grace):
+        """At start, plan again the retries that no process made: the
+        failed attempts of the last `retry_delay_max` (and grace) whose
+        next attempt is not in the history (their process stopped)."""
+        config = CronConfig(env)
+        policies = dict((s.task_id, config.get_retries(s.task_id))
+                        for s in schedules)
+        policies = dict((t, p) for t, p in policies.items() if p[0])
+        if not policies:
+            return
+        longest = max(p[2] for p in policies.values())
+        since = now - (longest + 1) * SECOND - grace
+        by_key = {}
+        for schedule in schedules:
+            key = schedule.history_schedule(
+                self.local_key() if schedule.run_mode == 'local' else None)
+            by_key[(schedule.task_id, key)] = schedule
+        for task, key, fire, attempt, ended in history.unretried_failures(
+                env, sorted(policies), since):
+            schedule = by_key.get((task, key))
+            if schedule is None:
+                continue
+            retries, delay, most = policies[task]
+            try:
+                due = plan_retry(schedule, fire, attempt, retries,
+                                 retry_delay(attempt, delay, most,
+                                             self.uniform), ended)
+            except Exception:
+                env.log.error('TracCron: could not plan the retry of %s at '
+                              '%s', schedule.key, from_us(fire),
+                              exc_info=True)
+                continue
+            if due is not None:
+                env.log.info('TracCron: attempt %d of %s at %s planned '
+                             'again after a restart', due.attempt,
+                             schedule.key, from_us(fire))
+                self.agenda.add_retry(due)
+
     def _dispatch(self, env, core, dues, now, mono):
         """Claim and start `dues`. When the database fails, they stay due
         (the agenda makes them `missed` once `misfire_grace` has passed)
@@ -248,10 +323,12 @@ class Ticker(object):
         registry, clock = self.registry, self.clock
         dispatcher = self._dispatcher
 
-        def execute(run):
+        def execute(run, schedule):
             try:
                 core.execute(run, finish_env=lambda: dispatcher.env,
-                             clock=clock, registry=registry)
+                             clock=clock, registry=registry,
+                             retry=lambda run: self._plan_retry(
+                                 dispatcher.env, schedule, run))
             finally:
                 core.env.shutdown(threading.get_ident())
                 dispatcher.env.shutdown(threading.get_ident())
