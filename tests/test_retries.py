@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 import pytest
 from trac.core import Component, implements
 
-from traccron import history as h
 from traccron.admin import CronAdmin
 from traccron.agenda import plan_retry, retry_delay
 from traccron.api import ITaskEventListener, current_run
