@@ -19,6 +19,8 @@ from trac.notification.model import Subscription
 from trac.perm import PermissionSystem
 from trac.notification.prefs import NotificationPreferences
 from trac.prefs.web_ui import PreferencesModule
+from trac.util.translation import (Locale, deactivate, has_babel,
+                                   make_activable)
 
 from smtp import add_user, mail_env
 from support import StubTask, dispatch
@@ -26,6 +28,7 @@ from traccron.alerts import Alert
 from traccron.api import TaskRun
 from traccron.core import Core
 from traccron.subscription import WATCHED_TASKS
+from traccron.web.common import CronWebModule
 
 UTC = timezone.utc
 #: 2026-03-10 08:05:03 UTC, 09:05:03 in Paris.
@@ -352,3 +355,18 @@ def test_panel_is_absent_without_cron_view(env, user):
                         args={'traccron_tasks': '1', 'traccron_task': 'a'})
     assert response.status == 404
     assert watched(env, user) is None
+
+
+@pytest.mark.skipif(not has_babel, reason='Babel is not installed')
+def test_french_user_reads_the_panel_and_the_rules_in_french(env):
+    CronWebModule(env)  # registers the catalog of the domain
+    locale = Locale.parse('fr')
+    make_activable(lambda: locale, env.path)
+    try:
+        body = dispatch(env, '/prefs/notification', user='carol',
+                        locale=locale).body
+    finally:
+        deactivate()
+
+    assert "M&#39;envoyer un courriel quand l&#39;une de ces" in body
+    assert 'Une tâche de Trac Cron est en retard ou se rétablit' in body
