@@ -88,6 +88,24 @@ def watchers(env, task_id):
             if task_id in watched_tasks(value)]
 
 
+class Viewers(object):
+    """Whether a session may be told of alerts: authenticated, with
+    `CRON_VIEW`. Made for one matching of an event, it remembers its
+    answers."""
+
+    def __init__(self, env):
+        self.perms = PermissionSystem(env)
+        self.known = {}
+
+    def __call__(self, sid, authenticated):
+        if not authenticated:
+            return False
+        if sid not in self.known:
+            self.known[sid] = self.perms.check_permission(VIEW_PERMISSION,
+                                                          sid)
+        return self.known[sid]
+
+
 class CronRuleSubscriber(Component):
     """Base of the subscribers of the Notifications panel's rules: the
     rules of the users with `CRON_VIEW`, for the alerts of `kinds`."""
@@ -159,23 +177,6 @@ class CronWatchedTaskSubscriber(Component):
 
     def default_subscriptions(self):
         return []
-
-
-class Viewers(object):
-    """Whether a session may be told of alerts: authenticated, with
-    `CRON_VIEW`. Remembers its answers for one event."""
-
-    def __init__(self, env):
-        self.perms = PermissionSystem(env)
-        self.known = {}
-
-    def __call__(self, sid, authenticated):
-        if not authenticated:
-            return False
-        if sid not in self.known:
-            self.known[sid] = self.perms.check_permission(VIEW_PERMISSION,
-                                                          sid)
-        return self.known[sid]
 
 
 class CronSubscriptionPanel(Component):
