@@ -26,6 +26,7 @@ COMPONENT_MODULES = [
     'traccron.monitor',
     'traccron.notification',
     'traccron.scheduler',
+    'traccron.subscription',
     'traccron.tasks.auto_postpone',
     'traccron.tasks.heart_beat',
     'traccron.tasks.sleeping_ticket',

@@ -38,7 +38,7 @@ LAYERS = [
      'traccron.web.settings', 'traccron.web.history',
      'traccron.web.listeners', 'traccron.web.documentation',
      'traccron.web.overview', 'traccron.web.run_page',
-     'traccron.web.timeline', 'traccron.web_ui'],
+     'traccron.web.timeline', 'traccron.web_ui', 'traccron.subscription'],
 ]
 RANK = dict((module, rank) for rank, layer in enumerate(LAYERS)
             for module in layer)
