@@ -15,16 +15,20 @@ jitter, an attempt that would pass the next occurrence is recorded
 from datetime import datetime, timedelta
 
 import pytest
+from babel import Locale
 from trac.core import Component, implements
+from trac.perm import PermissionSystem
+from trac.util.translation import deactivate, make_activable
 
 from traccron.admin import CronAdmin
 from traccron.agenda import plan_retry, retry_delay
 from traccron.api import ITaskEventListener, current_run
 from traccron.core import Core
+from traccron import ticker as ticker_module
 from traccron.ticker import Ticker
 
-from support import (UTC, FakeClock, S, StubTask, inline_spawn, make_stub,
-                     rows, us)
+from support import (UTC, FakeClock, S, StubTask, dispatch, inline_spawn,
+                     make_env, make_stub, rows, us)
 
 T0 = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -272,3 +276,26 @@ def test_plan_retry_is_none_once_the_retries_are_spent():
     assert plan_retry(Never(), 0, 3, 2, 1.0, 0) is None
     due = plan_retry(Never(), 0, 2, 2, 1.5, 10 * S)
     assert (due.attempt, due.status, due.at) == (3, 'running', 11.5 * S)
+
+
+def test_the_history_page_shows_the_attempt_of_a_retry(tmp_path,
+                                                       monkeypatch):
+    monkeypatch.setattr(ticker_module, 'ensure_ticker', lambda env: None)
+    env = make_env(tmp_path / 'env', enable=[__name__ + '.*'], config={
+        'timezone': 'UTC', 'flaky.daily': '02h00', 'flaky.retries': '3',
+        'flaky.retry_delay': '1'})
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    ticker, clock = ticker_over(env, T0)
+    run_until(ticker, clock, T0 + timedelta(minutes=1))
+    body = dispatch(env, '/admin/traccron/cron_history',
+                    args={'task': 'flaky'}).body
+    assert body.count('class="cron-attempt"') == 2
+    assert 'attempt 2' in body and 'attempt 3' in body
+    locale = Locale.parse('fr')
+    make_activable(lambda: locale, env.path)
+    try:
+        french = dispatch(env, '/admin/traccron/cron_history',
+                          locale=locale, args={'task': 'flaky'}).body
+    finally:
+        deactivate()
+    assert 'tentative 3' in french

@@ -184,6 +184,7 @@ def run_view(row, now):
         'id': row.id,
         'task': row.task,
         'schedule': row.schedule,
+        'attempt': row.attempt,
         'fire_time': _instant(row.fire_time),
         'started': _instant(row.started),
         'ended': _instant(row.ended),
