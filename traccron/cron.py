@@ -296,6 +296,23 @@ class _WeekDays(object):
         return result
 
 
+#: The lookup tables made so far, each kept once: 10,000 schedules have
+#: only a few hundred different ones, so expressions share them.
+_TABLES = {}
+#: Beyond this many tables, new ones are no longer kept for sharing.
+TABLES_KEPT = 100000
+
+
+def _shared(table):
+    """`table` (a tuple), or the equal one made before."""
+    kept = _TABLES.get(table)
+    if kept is not None:
+        return kept
+    if len(_TABLES) < TABLES_KEPT:
+        _TABLES[table] = table
+    return table
+
+
 def _next_table(allowed, size):
     """``table[v]``: the smallest allowed value >= v, or -1 if none."""
     table = [-1] * size
@@ -304,7 +321,7 @@ def _next_table(allowed, size):
         if value in allowed:
             following = value
         table[value] = following
-    return tuple(table)
+    return _shared(tuple(table))
 
 
 def _month_length(year, month):
@@ -397,6 +414,11 @@ class CronExpression(object):
     >>> str(expr.next_after(datetime(2025, 1, 1, tzinfo=UTC)))
     '2025-01-31 10:15:00+01:00'
     """
+
+    __slots__ = ('tz', '_fixed_zone', 'text', '_tables_by_month',
+                 'is_wall_clock', '_month_days', '_week_days', '_day_rule',
+                 '_seconds', '_minutes', '_hours', '_months', '_years',
+                 '_day_tables', '_can_fire')
 
     def __init__(self, text, tz=None):
         self.tz = local_zone() if tz is None else tz
@@ -502,17 +524,17 @@ class CronExpression(object):
         if years is not None:
             self._years = _next_table(set(y - FIRST_YEAR for y in years),
                                       LAST_YEAR - FIRST_YEAR + 2)
-        # Day tables depend only on the month's length and first weekday.
-        self._day_tables = {}
-        for first_weekday in range(7):
-            for ndays in (28, 29, 30, 31):
-                days = self._days_of(first_weekday, ndays)
-                self._day_tables[first_weekday, ndays] = \
-                    _next_table(days, 33)
+        # Day tables depend only on the month's length and first weekday:
+        # the one of (first weekday w, n days) is at 4 * w + n - 28.
+        self._day_tables = _shared(tuple(
+            _next_table(self._days_of(first_weekday, ndays), 33)
+            for first_weekday in range(7) for ndays in (28, 29, 30, 31)))
         self._can_fire = any(
-            self._day_tables[first_weekday, ndays][1] > 0
+            self._day_tables[4 * first_weekday + ndays - 28][1] > 0
             for m in months for ndays in _possible_lengths(m)
             for first_weekday in range(7))
+        # The day terms are in the tables now.
+        self._month_days = self._week_days = None
 
     @staticmethod
     def _day_rule_of(quartz, dom, dow):
@@ -566,8 +588,8 @@ class CronExpression(object):
         table = self._tables_by_month.get(key)
         if table is None:
             first_weekday = date(year, month, 1).weekday()
-            table = self._day_tables[first_weekday,
-                                     _month_length(year, month)]
+            table = self._day_tables[4 * first_weekday +
+                                     _month_length(year, month) - 28]
             self._tables_by_month[key] = table
         return table
 
