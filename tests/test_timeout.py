@@ -1,0 +1,309 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""Run time limits (`TASK.timeout`), on the fake clock: a run past its
+limit is recorded `timeout` while it goes on, keeps its place in
+max_instances, is cancelled and alerted about, and gets its real outcome
+when it ends."""
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from trac.core import Component, implements
+
+from traccron import dispatcher, history as h
+from traccron.api import ITaskEventListener, current_run
+from traccron.core import Core
+from traccron.dispatcher import RunRegistry, install_registry
+from traccron.housekeeping import LeaseWatch
+
+from support import (UTC, FakeClock, S, StubTask, gone_pid, make_env,
+                     make_stub, primed_ticker, rows, tick_at, us, wait_for)
+
+T0 = datetime(2027, 3, 1, tzinfo=UTC)
+
+
+class SlowTask(StubTask):
+    """Runs until the test releases it; fails when told to."""
+
+    task_id = 'slow'
+
+    started = threading.Event()
+    release = threading.Event()
+    fail = False
+
+    def wake_up(self, *args):
+        SlowTask.started.set()
+        SlowTask.release.wait(10)
+        if SlowTask.fail:
+            raise RuntimeError('the slow task broke')
+
+
+class PoliteTask(StubTask):
+    """Works in steps until its run is cancelled, and says so."""
+
+    task_id = 'polite'
+
+    started = threading.Event()
+
+    def wake_up(self, *args):
+        run = current_run()
+        PoliteTask.started.set()
+        steps = 0
+        while not run.cancelled and steps < 1000:
+            run._cancel.wait(0.01)
+            steps += 1
+        run.message = 'stopped early: time limit reached'
+
+
+class AlertListener(Component):
+    """Keeps the alerts it is told."""
+
+    implements(ITaskEventListener)
+
+    alerts = []
+
+    def onStartTask(self, task):
+        pass
+
+    def onEndTask(self, task, success):
+        pass
+
+    def onTaskAlert(self, alert):
+        AlertListener.alerts.append(alert)
+
+    def getId(self):
+        return 'alert_keeper'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+@pytest.fixture(autouse=True)
+def reset():
+    SlowTask.started = threading.Event()
+    SlowTask.release = threading.Event()
+    SlowTask.fail = False
+    PoliteTask.started = threading.Event()
+    AlertListener.alerts = []
+    yield
+    SlowTask.release.set()
+
+
+@pytest.fixture
+def registry():
+    """Install a run registry on a fake clock, without a thread: the test
+    calls `housekeep` itself."""
+    installed = []
+
+    def install(env, clock):
+        mine = RunRegistry(env.path, clock=clock, auto=False)
+        installed.append((env.path, install_registry(env.path, mine)))
+        return mine
+    yield install
+    for path, previous in installed:
+        install_registry(path, previous)
+
+
+def slow_env(tmp_path, **config):
+    settings = {'timezone': 'UTC', 'lease_seconds': '300',
+                'slow.timeout': '1'}
+    settings.update(config)
+    return make_env(tmp_path / 'env', enable=['test_timeout.*'],
+                    config=settings)
+
+
+def test_a_run_past_its_limit_is_timeout_while_it_goes_on_then_ends(
+        tmp_path, registry):
+    env = slow_env(tmp_path, **{'slow.cron': '*/2 * * * * ?'})
+    clock = FakeClock(T0.timestamp() - 1)
+    mine = registry(env, clock)
+    ticker, _ = primed_ticker(env, T0, dispatcher.spawn_thread, clock,
+                              registry=mine)
+    tick_at(ticker, clock, T0)
+    assert SlowTask.started.wait(5)
+    run, = mine.going()
+    clock.advance(0.5)
+    mine.housekeep(env)
+    assert h.get(env, run.id).status == 'running'
+    assert not run.cancelled and AlertListener.alerts == []
+    clock.advance(0.5)
+    mine.housekeep(env)
+    row = h.get(env, run.id)
+    assert (row.status, row.ended, row.message) == (
+        'timeout', None, 'still running after 1 s (timeout = 1 s)')
+    assert run.timed_out and run.cancelled
+    alert, = AlertListener.alerts
+    assert (alert.kind, alert.task_id, alert.run, alert.message) == (
+        'timeout', 'slow', run, 'still running after 1 s (timeout = 1 s)')
+    # The run keeps its place in max_instances (1): the next occurrence
+    # is skipped, and the run is still heartbeated.
+    tick_at(ticker, clock, T0 + timedelta(seconds=2))
+    first, second = rows(env, 'slow')
+    assert (second.fire_time, second.status) == (
+        us(T0 + timedelta(seconds=2)), 'skipped')
+    beat = h.get(env, run.id).heartbeat
+    clock.advance(100.5)
+    mine.housekeep(env)
+    assert h.get(env, run.id).heartbeat > beat
+    assert len(AlertListener.alerts) == 1       # told once
+    # It ends at last, 3 s after it started: its real outcome is added.
+    clock.set((T0 + timedelta(seconds=3)).timestamp())
+    SlowTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).ended is not None)
+    row = h.get(env, run.id)
+    assert (row.status, row.ended, row.message) == (
+        'timeout', us(T0) + 3 * S,
+        'still running after 1 s (timeout = 1 s)\n'
+        'finished after 3 s: success')
+    assert run.success and not row.going
+    assert mine.runs() == []
+    env.shutdown()
+
+
+def test_a_run_past_its_limit_that_fails_keeps_its_traceback(
+        tmp_path, registry):
+    env = slow_env(tmp_path)
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    SlowTask.fail = True
+    run = Core(env).run_now('slow', clock=clock)
+    assert SlowTask.started.wait(5)
+    clock.advance(1)
+    mine.housekeep(env)
+    clock.advance(1)
+    SlowTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).ended is not None)
+    row = h.get(env, run.id)
+    assert row.status == 'timeout'
+    assert row.message.startswith(
+        'still running after 1 s (timeout = 1 s)\n'
+        'finished after 2 s: failure\nTraceback')
+    assert row.message.endswith('RuntimeError: the slow task broke\n')
+    assert [a.kind for a in AlertListener.alerts] == ['timeout', 'failure']
+    env.shutdown()
+
+
+def test_a_task_that_checks_cancelled_stops_at_its_limit_and_says_so(
+        tmp_path, registry):
+    env = slow_env(tmp_path, **{'polite.timeout': '1'})
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('polite', clock=clock)
+    assert PoliteTask.started.wait(5)
+    clock.advance(1)
+    mine.housekeep(env)
+    assert wait_for(lambda: h.get(env, run.id).ended is not None)
+    row = h.get(env, run.id)
+    assert (row.status, row.message) == (
+        'timeout', 'still running after 1 s (timeout = 1 s)\n'
+        'finished after 1 s: success\n'
+        'stopped early: time limit reached')
+    env.shutdown()
+
+
+def test_the_registry_wakes_up_for_the_nearest_time_limit(
+        tmp_path, registry):
+    env = slow_env(tmp_path, **{'slow.timeout': '30'})
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('slow', clock=clock)
+    assert SlowTask.started.wait(5)
+    # Called when it asks to be, it marks the run at its limit, not at
+    # the next heartbeat (100 s).
+    while True:
+        marked_at = clock.now
+        wait = mine.housekeep(env)
+        if h.get(env, run.id).status != 'running':
+            break
+        clock.advance(wait)
+    assert marked_at - T0.timestamp() == pytest.approx(30)
+    assert h.get(env, run.id).message == \
+        'still running after 30 s (timeout = 30 s)'
+    SlowTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).ended is not None)
+    env.shutdown()
+
+
+def test_a_run_without_a_limit_is_never_marked(tmp_path, registry):
+    env = slow_env(tmp_path, **{'slow.timeout': '0'})
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('slow', clock=clock)
+    assert SlowTask.started.wait(5)
+    for _ in range(5):
+        clock.advance(100)
+        mine.housekeep(env)
+    assert h.get(env, run.id).status == 'running' and not run.cancelled
+    SlowTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).status == 'success')
+    env.shutdown()
+
+
+def test_a_mark_the_database_refused_is_made_at_the_next_call(
+        tmp_path, registry):
+    env = slow_env(tmp_path)
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('slow', clock=clock)
+    assert SlowTask.started.wait(5)
+    clock.advance(1)
+    env.db_transaction('ALTER TABLE cron_history RENAME TO cron_gone')
+    try:
+        wait = mine.housekeep(env)
+    finally:
+        env.db_transaction('ALTER TABLE cron_gone RENAME TO cron_history')
+    assert wait <= dispatcher.RETRY_FIRST
+    assert not run.cancelled and AlertListener.alerts == []
+    clock.advance(wait)
+    mine.housekeep(env)
+    assert h.get(env, run.id).status == 'timeout' and run.cancelled
+    assert len(AlertListener.alerts) == 1
+    SlowTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).ended is not None)
+    env.shutdown()
+
+
+# The history of a run past its limit -----------------------------------------
+
+def timed_out_row(env, runner='me:1'):
+    now = us(T0)
+    claim, = h.claim(env, [h.Claim('slow', 'daily', now, now)], runner, now)
+    assert h.mark_timeout(env, claim.id, 'still running after 1 s')
+    return claim.id
+
+
+def test_a_row_past_its_limit_counts_as_going_on_until_it_ends():
+    env = make_stub()
+    id = timed_out_row(env)
+    assert h.running_counts(env, 'me:1') == {'slow': (1, 1)}
+    assert [r[0] for r in h.running_rows(env)] == [id]
+    h.purge(env, us(T0) + 3600 * S)
+    h.clear(env, keep_after=us(T0) + 3600 * S)
+    assert h.get(env, id).going
+    assert not h.mark_timeout(env, id, 'twice')     # marked once
+    h.heartbeat(env, [id], 12345)
+    assert h.get(env, id).heartbeat == 12345
+    h.finish(env, id, us(T0) + 1830 * S, 'success', 'all done',
+             started=us(T0))
+    row = h.get(env, id)
+    assert (row.status, row.message) == (
+        'timeout', 'still running after 1 s\n'
+        'finished after 1,830 s: success\nall done')
+    assert h.running_counts(env, 'me:1') == {} and not row.going
+    h.purge(env, us(T0) + 3600 * S)
+    assert h.get(env, id) is None
+
+
+def test_a_row_past_its_limit_whose_process_died_is_interrupted():
+    env = make_stub(config={'lease_seconds': '30'})
+    host, _, token = h.parse_runner(h.runner_id())
+    id = timed_out_row(env, '%s:%d/%s0000' % (host, gone_pid(), token))
+    assert LeaseWatch(h.runner_id()).interrupt_gone(env, us(T0)) == [id]
+    assert h.get(env, id).status == 'interrupted'
