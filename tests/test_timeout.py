@@ -16,14 +16,19 @@ from datetime import datetime, timedelta
 
 import pytest
 from trac.core import Component, implements
+from trac.ticket.api import ITicketChangeListener
 
 from traccron import dispatcher, history as h
 from traccron.api import ITaskEventListener, current_run
 from traccron.core import Core
 from traccron.dispatcher import RunRegistry, install_registry
 from traccron.housekeeping import LeaseWatch
+from traccron.notification import CronMailer
+from traccron.tasks.auto_postpone import AutoPostponeTask
+from traccron.tasks.sleeping_ticket import SleepingTicketTask
 
-from support import (UTC, FakeClock, S, StubTask, gone_pid, make_env,
+from smtp import add_milestone, add_ticket, run_task
+from support import (UTC, FakeClock, S, StubTask, day, gone_pid, make_env,
                      make_stub, primed_ticker, rows, tick_at, us, wait_for)
 
 T0 = datetime(2027, 3, 1, tzinfo=UTC)
@@ -307,3 +312,73 @@ def test_a_row_past_its_limit_whose_process_died_is_interrupted():
     id = timed_out_row(env, '%s:%d/%s0000' % (host, gone_pid(), token))
     assert LeaseWatch(h.runner_id()).interrupt_gone(env, us(T0)) == [id]
     assert h.get(env, id).status == 'interrupted'
+
+
+# Bundled tasks stop between tickets ------------------------------------------
+
+class CancelOnTwelfthChange(Component):
+    """Cancels the run going on when the twelfth ticket changes, as its
+    time limit would."""
+
+    implements(ITicketChangeListener)
+
+    changes = 0
+
+    def ticket_changed(self, ticket, comment, author, old_values):
+        CancelOnTwelfthChange.changes += 1
+        if CancelOnTwelfthChange.changes == 12:
+            current_run().cancel()
+
+    def ticket_created(self, ticket):
+        pass
+
+    def ticket_deleted(self, ticket):
+        pass
+
+    def ticket_comment_modified(self, ticket, cdate, author, comment,
+                                old_comment):
+        pass
+
+    def ticket_change_deleted(self, ticket, cdate, changes):
+        pass
+
+
+def test_sleeping_ticket_stops_between_reminders_when_cancelled(
+        task_env, smtp_server, monkeypatch):
+    env = task_env([SleepingTicketTask],
+                   notification={'smtp_default_domain': 'example.net'})
+    for n in range(40):
+        add_ticket(env, day(1), summary='Ticket %d' % n, status='assigned',
+                   owner='owner%02d' % n)
+    send = CronMailer.send
+    sent = []
+
+    def send_then_cancel(mailer, event, recipients, delivery):
+        send(mailer, event, recipients, delivery)
+        sent.append(recipients)
+        if len(sent) == 12:
+            current_run().cancel()
+
+    monkeypatch.setattr(CronMailer, 'send', send_then_cancel)
+    row = run_task(env, 'sleeping_ticket')
+    assert len(smtp_server.take()) == 12
+    assert row.status == 'success'
+    assert row.message.splitlines()[:2] == [
+        '40 sleeping and 0 orphaned ticket(s)',
+        'stopped early: time limit reached after 12 of 40 tickets']
+
+
+def test_auto_postpone_stops_between_tickets_when_cancelled(
+        task_env, smtp_server):
+    CancelOnTwelfthChange.changes = 0
+    env = task_env([AutoPostponeTask],
+                   enable=['test_timeout.CancelOnTwelfthChange'])
+    add_milestone(env, 'old', due=day(1, 2), completed=day(2, 2))
+    add_milestone(env, 'next', due=day(20))
+    for n in range(40):
+        add_ticket(env, day(1, 1), summary='Ticket %d' % n, milestone='old')
+    row = run_task(env, 'auto_postpone')
+    assert row.message.splitlines()[-1] == \
+        'stopped early: time limit reached after 12 of 40 tickets'
+    assert env.db_query("SELECT COUNT(*) FROM ticket WHERE milestone=%s",
+                        ('next',)) == [(12,)]
