@@ -315,7 +315,8 @@ class RunRegistry(object):
                             run.task_id, message)
             run.timed_out = True
             run.cancel()
-            _alert_timeout(env, run, message)
+            if tell_timeout is not None:
+                tell_timeout(env, run, message)
         return True
 
     def _store_logs(self, env):
@@ -419,13 +420,10 @@ def _timeout(env, task_id):
         return None
 
 
-def _alert_timeout(env, run, message):
-    """Tell the listeners and subscribers that `run` went past its time
-    limit."""
-    # Imported here: `core` builds on this module.
-    from traccron.alerts import Alert
-    from traccron.core import Core
-    Core(env).alert(Alert('timeout', run.task_id, message, run=run))
+#: `tell_timeout(env, run, message)` tells the listeners and subscribers
+#: that `run` went past its time limit. `traccron.core`, which knows
+#: them and builds on this module, sets it.
+tell_timeout = None
 
 
 _registries = {}
