@@ -11,7 +11,9 @@ limit is recorded `timeout` while it goes on, keeps its place in
 max_instances, is cancelled and alerted about, and gets its real outcome
 when it ends."""
 
+import os
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -30,6 +32,8 @@ from traccron.tasks.sleeping_ticket import SleepingTicketTask
 from smtp import add_milestone, add_ticket, run_task
 from support import (UTC, FakeClock, S, StubTask, day, gone_pid, make_env,
                      make_stub, primed_ticker, rows, tick_at, us, wait_for)
+from test_faults import fault_uri, make_fault_env, tickers  # noqa: F401
+from tracd import report
 
 T0 = datetime(2027, 3, 1, tzinfo=UTC)
 
@@ -382,3 +386,45 @@ def test_auto_postpone_stops_between_tickets_when_cancelled(
         'stopped early: time limit reached after 12 of 40 tickets'
     assert env.db_query("SELECT COUNT(*) FROM ticket WHERE milestone=%s",
                         ('next',)) == [(12,)]
+
+
+# A real `trac-admin ENV cron ticker` -----------------------------------------
+
+def test_a_real_ticker_marks_a_run_at_its_limit_and_adds_its_outcome(
+        tmp_path, egg, fault_uri, tickers):
+    kind, uri = fault_uri
+    # `slow` (of test_faults) sleeps 3 s; it fires every 10 s.
+    env = make_fault_env(tmp_path, egg, uri, {
+        'timezone': 'UTC', 'slow.cron': '0/10 * * * * ?',
+        'slow.timeout': '1'})
+    cluster = tickers(env.path, tmp_path).start_all(1)
+    seen = {}
+    deadline = time.time() + 40
+    while time.time() < deadline and 'ended' not in seen:
+        for id, started, ended, status, message in env.db_query("""
+                SELECT id, started, ended, status, message FROM cron_history
+                WHERE task='slow' ORDER BY id LIMIT 1"""):
+            now = time.time()
+            if status == 'timeout' and ended is None:
+                seen.setdefault('timeout', (now - started / S, message))
+            elif ended is not None:
+                seen['ended'] = (now - started / S, status, message,
+                                 (ended - started) / S)
+        time.sleep(0.05)
+    assert cluster.stop() == [0]
+    with open(os.path.join(env.path, 'log', 'trac.log')) as f:
+        log = f.read()
+    report('%s run of 3 s with timeout = 1 s' % kind, {
+        'seen timeout after s': round(seen['timeout'][0], 2),
+        'seen ended after s': round(seen['ended'][0], 2),
+        'duration s': round(seen['ended'][3], 2)})
+    assert seen['timeout'][1] == 'still running after 1 s (timeout = 1 s)'
+    assert 1 <= seen['timeout'][0] < 2
+    status, message = seen['ended'][1:3]
+    assert status == 'timeout'
+    assert message.startswith('still running after 1 s (timeout = 1 s)\n'
+                              'finished after 3')
+    assert message.endswith(': success')
+    assert 3 <= seen['ended'][0] < 5
+    assert 'slow timeout: still running after 1 s' in log
+    env.shutdown()
