@@ -94,6 +94,30 @@ class AlertListener(Component):
         return self.__doc__
 
 
+class HoldingListener(Component):
+    """Holds a run in `onEndTask` (after the task returned) while its
+    `hold` is set: the test releases it."""
+
+    implements(ITaskEventListener)
+
+    hold = None
+    holding = threading.Event()
+
+    def onStartTask(self, task):
+        pass
+
+    def onEndTask(self, task, success):
+        if HoldingListener.hold is not None:
+            HoldingListener.holding.set()
+            HoldingListener.hold.wait(10)
+
+    def getId(self):
+        return 'holding'
+
+    def getDescription(self):
+        return self.__doc__
+
+
 @pytest.fixture(autouse=True)
 def reset():
     SlowTask.started = threading.Event()
@@ -101,8 +125,12 @@ def reset():
     SlowTask.fail = False
     PoliteTask.started = threading.Event()
     AlertListener.alerts = []
+    HoldingListener.hold = None
+    HoldingListener.holding = threading.Event()
     yield
     SlowTask.release.set()
+    if HoldingListener.hold is not None:
+        HoldingListener.hold.set()
 
 
 @pytest.fixture
@@ -252,6 +280,26 @@ def test_a_run_without_a_limit_is_never_marked(tmp_path, registry):
     assert h.get(env, run.id).status == 'running' and not run.cancelled
     SlowTask.release.set()
     assert wait_for(lambda: h.get(env, run.id).status == 'success')
+    env.shutdown()
+
+
+def test_a_run_that_ended_before_its_limit_is_checked_keeps_its_outcome(
+        tmp_path, registry):
+    env = slow_env(tmp_path)
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    HoldingListener.hold = threading.Event()
+    run = Core(env).run_now('slow', clock=clock)
+    SlowTask.release.set()
+    # The task returned; its listeners are called, its outcome not yet
+    # written, when its limit passes.
+    assert HoldingListener.holding.wait(5)
+    clock.advance(5)
+    mine.housekeep(env)
+    assert h.get(env, run.id).status == 'running' and not run.cancelled
+    HoldingListener.hold.set()
+    assert wait_for(lambda: h.get(env, run.id).status == 'success')
+    assert AlertListener.alerts == []
     env.shutdown()
 
 
