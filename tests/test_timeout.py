@@ -28,6 +28,8 @@ from traccron.housekeeping import LeaseWatch
 from traccron.notification import CronMailer
 from traccron.tasks.auto_postpone import AutoPostponeTask
 from traccron.tasks.sleeping_ticket import SleepingTicketTask
+from traccron.tasks.ticket_deadline import TicketDeadlineTask
+from traccron.tasks.unreachable_milestone import UnreachableMilestoneTask
 
 from smtp import add_milestone, add_ticket, run_task
 from support import (UTC, FakeClock, S, StubTask, day, gone_pid, make_env,
@@ -395,29 +397,72 @@ class CancelOnTwelfthChange(Component):
         pass
 
 
+@pytest.fixture
+def cancel_at_mail(monkeypatch):
+    """`arm(n)`: the run going on is cancelled (as its time limit would)
+    once it sent its `n`th mail."""
+    send = CronMailer.send
+    sent = []
+
+    def arm(n):
+        def send_then_cancel(mailer, event, recipients, delivery):
+            send(mailer, event, recipients, delivery)
+            sent.append(recipients)
+            if len(sent) == n:
+                current_run().cancel()
+        monkeypatch.setattr(CronMailer, 'send', send_then_cancel)
+    return arm
+
+
 def test_sleeping_ticket_stops_between_reminders_when_cancelled(
-        task_env, smtp_server, monkeypatch):
+        task_env, smtp_server, cancel_at_mail):
     env = task_env([SleepingTicketTask],
                    notification={'smtp_default_domain': 'example.net'})
     for n in range(40):
         add_ticket(env, day(1), summary='Ticket %d' % n, status='assigned',
                    owner='owner%02d' % n)
-    send = CronMailer.send
-    sent = []
-
-    def send_then_cancel(mailer, event, recipients, delivery):
-        send(mailer, event, recipients, delivery)
-        sent.append(recipients)
-        if len(sent) == 12:
-            current_run().cancel()
-
-    monkeypatch.setattr(CronMailer, 'send', send_then_cancel)
+    cancel_at_mail(12)
     row = run_task(env, 'sleeping_ticket')
     assert len(smtp_server.take()) == 12
     assert row.status == 'success'
     assert row.message.splitlines()[:2] == [
         '40 sleeping and 0 orphaned ticket(s)',
         'stopped early: time limit reached after 12 of 40 tickets']
+
+
+def test_ticket_deadline_stops_between_tickets_when_cancelled(
+        task_env, smtp_server, cancel_at_mail):
+    env = task_env([TicketDeadlineTask], users=['alice'])
+    env.config.set('ticket-custom', 'due_date', 'text')
+    for n in range(40):
+        add_ticket(env, day(1), summary='Ticket %d' % n, status='assigned',
+                   owner='alice', due_date='2026-03-12')
+    cancel_at_mail(12)
+    row = run_task(env, 'ticket_deadline')
+    assert len(smtp_server.take()) == 12
+    assert row.message.splitlines()[:2] == [
+        '12 ticket(s) warned about their due_date',
+        'stopped early: time limit reached after 12 of 40 tickets']
+    # The others are warned at the next run.
+    run_task(env, 'ticket_deadline')
+    assert len(smtp_server.take()) == 28
+
+
+def test_unreachable_milestone_stops_between_mails_when_cancelled(
+        task_env, smtp_server, cancel_at_mail):
+    env = task_env([UnreachableMilestoneTask],
+                   notification={'smtp_default_domain': 'example.net'})
+    add_milestone(env, 'm1', due=day(12))
+    for n in range(10):
+        add_ticket(env, day(1), summary='Ticket %d' % n, milestone='m1',
+                   status='assigned', owner='owner%d' % n,
+                   reporter='owner%d' % n)
+    cancel_at_mail(3)
+    row = run_task(env, 'unreachable_milestone')
+    assert len(smtp_server.take()) == 3
+    assert row.message.splitlines()[:2] == [
+        '1 milestone(s) due within 3 day(s) with open tickets',
+        'stopped early: time limit reached after 3 of 10 mails']
 
 
 def test_auto_postpone_stops_between_tickets_when_cancelled(
