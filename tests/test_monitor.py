@@ -194,6 +194,20 @@ def test_status_warns_when_the_last_run_failed(tmp_path):
     env.shutdown()
 
 
+def test_status_tells_the_last_outcome_not_a_run_past_its_limit(tmp_path):
+    env = make_env(tmp_path / 'env', enable=['test_monitor.*'],
+                   config={'timezone': 'UTC'})
+    add_run(env, 'failing', 'failure', 2)
+    when = int(time.time()) * S
+    claim, = h.claim(env, [h.Claim('failing', 'daily', when, when)], 'me:1',
+                     when)
+    h.mark_timeout(env, claim.id, 'still running after 1 s')
+    code, lines = status(env, '--task', 'failing')
+    assert code == 1
+    assert lines[1].startswith('  failing: last run failure at ')
+    env.shutdown()
+
+
 def test_status_is_critical_when_a_task_is_overdue(tmp_path):
     env = make_env(tmp_path / 'env', enable=['test_monitor.*'], config={
         'timezone': 'UTC', 'heart_beat.daily': '02h30',

@@ -207,6 +207,18 @@ def test_a_run_going_on_shows_its_elapsed_time(env):
     assert 'for 2 min 00 s' in last
 
 
+def test_a_run_past_its_time_limit_says_so(env):
+    add_row(env, 'recorder', 'success', us(NOW) - 10 * MINUTE, 'hourly')
+    add_row(env, 'recorder', 'timeout', us(NOW) - 2 * MINUTE, 'cron')
+    env.db_transaction("UPDATE cron_history SET ended=NULL "
+                       "WHERE status='timeout'")
+    last = cell(call(env).body, 'recorder', 'cron-last')
+    assert 'cron-status-success' in last          # its last outcome
+    assert '<span class="cron-status cron-status-timeout">timeout</span>' \
+        in last
+    assert 'running for 2 min 00 s, past its time limit' in last
+
+
 def test_success_rate_and_strip_of_the_last_20_runs(env):
     for i in range(25):
         add_row(env, 'recorder', 'failure' if i % 5 == 0 else 'success',

@@ -252,6 +252,26 @@ def test_running_run_page_polls_and_its_json_shows_the_live_log(env):
     assert 'slow echo ends' in news['log']
 
 
+def test_page_of_a_run_past_its_time_limit_polls_until_it_ends(env):
+    id = add_row(env, 'timeout', now_us() - 5_000_000,
+                 message='still running after 1 s (timeout = 1 s)')
+    env.db_transaction("UPDATE cron_history SET ended=NULL WHERE id=%s",
+                       (id,))
+    news = json.loads(call(env, run_path(id), 'viewer',
+                           args={'format': 'json'}).body)
+    assert news['running'] is True and news['status'] == 'timeout'
+    assert 'cron-status-timeout' in news['badge']
+    assert news['duration'].startswith('5')    # still counting
+    body = call(env, run_path(id), 'viewer').body
+    assert 'id="cron-live"' in body
+    history.finish(env, id, now_us(), 'success')
+    news = json.loads(call(env, run_path(id), 'viewer',
+                           args={'format': 'json'}).body)
+    assert news['running'] is False and news['status'] == 'timeout'
+    assert news['message'].startswith('still running after 1 s (timeout '
+                                      '= 1 s)\nfinished after 5')
+
+
 # The Timeline --------------------------------------------------------------
 
 def timeline(env, user, **args):

@@ -17,7 +17,8 @@ import traceback
 from trac.config import Option
 from trac.core import Component, ExtensionPoint
 
-from traccron import alerts, capture, history, scheduler, settings
+from traccron import (alerts, capture, dispatcher, history, scheduler,
+                      settings)
 from traccron.agenda import retry_delay
 from traccron.api import (ICronTask, ISchedulerType, ITaskEventListener,
                           TaskRun, set_current_run)
@@ -315,3 +316,12 @@ class Core(Component):
 
 def _inline(name, target, *args):
     target(*args)
+
+
+def tell_timeout(env, run, message):
+    """Raise the `timeout` alert of `run`, which went past its time limit
+    (the run registry calls it)."""
+    Core(env).alert(alerts.Alert('timeout', run.task_id, message, run=run))
+
+
+dispatcher.tell_timeout = tell_timeout

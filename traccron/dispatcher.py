@@ -127,8 +127,10 @@ class Workers(object):
 class RunRegistry(object):
     """Every run of this process for one environment path, from its claim
     until its outcome is in the history. Its thread heartbeats them all
-    (whether a ticker runs here or not) and writes again, with backoff,
-    the outcomes the database refused, so that none is ever dropped.
+    (whether a ticker runs here or not), marks `timeout` those that go
+    past their time limit (`TASK.timeout`), and writes again, with
+    backoff, the outcomes the database refused, so that none is ever
+    dropped.
 
     `auto=False` starts no thread: tests call `housekeep` themselves."""
 
@@ -139,6 +141,8 @@ class RunRegistry(object):
         self._lock = threading.Lock()
         self._runs = {}          # row id -> TaskRun
         self._unwritten = {}     # row id -> [args, attempts, next try]
+        self._limits = {}        # row id -> (monotonic start, timeout s)
+        self._marking = threading.Lock()
         self._env = None
         self._thread = None
         self._wake = threading.Event()
@@ -148,13 +152,23 @@ class RunRegistry(object):
         self._next_log = None
 
     def add(self, env, run):
+        timeout = _timeout(env, run.task_id)
         with self._lock:
             self._runs[run.id] = run
             self._env = env
+            if timeout:
+                self._limits[run.id] = (self._start_of(run), timeout)
             if self._next_beat is None:
                 self._next_beat = self.clock.monotonic() + \
                     _lease(env) / 3.0
-        self._start()
+        self._start(wake=bool(timeout))
+
+    def _start_of(self, run):
+        """When `run` starts, on the monotonic clock: now, or its time
+        when it was claimed early."""
+        begin = run.fire_time if run.started is None else run.started
+        return self.clock.monotonic() + max(
+            0.0, begin / SECOND - self.clock.time())
 
     def ids(self):
         with self._lock:
@@ -192,6 +206,11 @@ class RunRegistry(object):
             message = run.message
         if run.ended is None:
             run.ended = now_us(self.clock)
+        with self._marking:
+            # A `timeout` mark under way is committed before the outcome
+            # is written; none comes after (the run has ended).
+            with self._lock:
+                self._limits.pop(run.id, None)
         args = (run.ended, status, message, run.started)
         try:
             history.finish(env, run.id, *args)
@@ -239,6 +258,9 @@ class RunRegistry(object):
             self._next_beat = None
         for id, entry in due:
             self._retry(env, id, entry, mono)
+        limit = self._check_limits(env, mono)
+        if limit is not None:
+            waits.append(limit)
         if beat or capture.live(self.path):
             # A run shorter than LOG_STORE has its log stored once, when
             # it ends. A run just added may not capture yet: the thread
@@ -254,6 +276,49 @@ class RunRegistry(object):
         with self._lock:
             waits += [e[2] - mono for e in self._unwritten.values()]
         return max(0.01, min(waits)) if waits else None
+
+    def _check_limits(self, env, mono):
+        """Mark `timeout` the runs going past their time limit; returns
+        the seconds until the next time limit (or the next try of a mark
+        the database refused), or `None`."""
+        with self._lock:
+            limits = [(self._runs[id], start, timeout) for id, (start, timeout)
+                      in self._limits.items()
+                      if id in self._runs and id not in self._unwritten]
+        waits = []
+        for run, start, timeout in limits:
+            if mono < start + timeout:
+                waits.append(start + timeout - mono)
+            elif not self._time_out(env, run, mono - start, timeout):
+                waits.append(RETRY_FIRST)
+        return min(waits) if waits else None
+
+    def _time_out(self, env, run, elapsed, timeout):
+        """Record `run`, still going after `elapsed` seconds, as `timeout`,
+        cancel it and tell the listeners and subscribers. Returns `False`
+        when the database refused the mark (tried again at the next
+        call)."""
+        message = 'still running after %s s (timeout = %s s)' % (
+            history.format_seconds(elapsed), history.format_seconds(timeout))
+        with self._marking:
+            try:
+                marked = run.ended is None and \
+                    history.mark_timeout(env, run.id, message)
+            except Exception as e:
+                env.log.error('TracCron: could not record run %d of %s as '
+                              'timeout (%s: %s); trying again', run.id,
+                              run.task_id, type(e).__name__, e)
+                return False
+            with self._lock:
+                self._limits.pop(run.id, None)
+        if marked:
+            env.log.warning('TracCron: run %d of %s %s', run.id,
+                            run.task_id, message)
+            run.timed_out = True
+            run.cancel()
+            if tell_timeout is not None:
+                tell_timeout(env, run, message)
+        return True
 
     def _store_logs(self, env):
         """Store what the runs going on logged so far (their pages show
@@ -344,6 +409,22 @@ class RunRegistry(object):
 
 def _lease(env):
     return CronConfig(env).lease_seconds
+
+
+def _timeout(env, task_id):
+    """The time limit (seconds) of the runs of `task_id`, or `None`."""
+    try:
+        return CronConfig(env).get_timeout(task_id)
+    except Exception as e:
+        env.log.error('TracCron: no time limit for the run of %s: %s: %s',
+                      task_id, type(e).__name__, e)
+        return None
+
+
+#: `tell_timeout(env, run, message)` tells the listeners and subscribers
+#: that `run` went past its time limit. `traccron.core`, which knows
+#: them and builds on this module, sets it.
+tell_timeout = None
 
 
 _registries = {}

@@ -39,6 +39,13 @@ MemoryHistoryStore = compat.MemoryHistoryStore
 STATUSES = ('running', 'success', 'failure', 'skipped', 'missed',
             'interrupted', 'timeout')
 
+
+def is_going(status, ended):
+    """Whether a row of `status` and `ended` is a run going on. A run
+    past its time limit is recorded `timeout` at once, while it goes on
+    (Python cannot stop a thread): it ends when `ended` is set."""
+    return status == 'running' or (status == 'timeout' and ended is None)
+
 _COLUMNS = ('id', 'task', 'schedule', 'fire_time', 'started', 'ended',
             'status', 'message', 'runner', 'heartbeat', 'attempt')
 
@@ -133,6 +140,12 @@ def _dialect(env):
 
 class Row(collections.namedtuple('Row', _COLUMNS)):
     """One row of `cron_history`; times in µs since the epoch (UTC)."""
+
+    @property
+    def going(self):
+        """Whether the run goes on: `running`, or `timeout` (past its
+        time limit) and not ended yet."""
+        return is_going(self.status, self.ended)
 
     @property
     def duration(self):
@@ -289,7 +302,8 @@ def running_counts(db, runner):
     counts = {}
     for task, row_runner, n in getattr(db, 'db_query', db)("""
             SELECT task, runner, COUNT(*) FROM cron_history
-            WHERE status='running' GROUP BY task, runner
+            WHERE status='running' OR (status='timeout' AND ended IS NULL)
+            GROUP BY task, runner
             """):
         total, mine = counts.get(task, (0, 0))
         counts[task] = (total + n, mine + (n if row_runner == runner else 0))
@@ -297,18 +311,21 @@ def running_counts(db, runner):
 
 
 def running_rows(env):
-    """Return `[(id, runner, heartbeat)]` of the runs going on."""
+    """Return `[(id, runner, heartbeat)]` of the runs going on (past
+    their time limit or not)."""
     return env.db_query("""
         SELECT id, runner, heartbeat FROM cron_history
-        WHERE status='running' ORDER BY id
+        WHERE status='running' OR (status='timeout' AND ended IS NULL)
+        ORDER BY id
         """)
 
 
 def interrupt(env, marks, now):
     """Record runs as `interrupted`: `marks` is `[(id, heartbeat,
-    message)]`; a row is marked only while it is still running with that
-    heartbeat value (`None`: any), so a run whose process just showed
-    that it lives is left alone. Returns the ids marked."""
+    message)]`; a row is marked only while its run is still going on
+    (past its time limit or not) with that heartbeat value (`None`: any),
+    so a run whose process just showed that it lives is left alone.
+    Returns the ids marked."""
     marked = []
     with env.db_transaction as db:
         cursor = db.cursor()
@@ -317,13 +334,15 @@ def interrupt(env, marks, now):
                 cursor.execute("""
                     UPDATE cron_history SET status='interrupted', ended=%s,
                       message=%s
-                    WHERE id=%s AND status='running'
+                    WHERE id=%s AND (status='running' OR
+                      (status='timeout' AND ended IS NULL))
                     """, (now, message, id))
             else:
                 cursor.execute("""
                     UPDATE cron_history SET status='interrupted', ended=%s,
                       message=%s
-                    WHERE id=%s AND status='running' AND heartbeat=%s
+                    WHERE id=%s AND (status='running' OR
+                      (status='timeout' AND ended IS NULL)) AND heartbeat=%s
                     """, (now, message, id, beat))
             if cursor.rowcount == 1:
                 marked.append(id)
@@ -365,7 +384,8 @@ def finish(env, id, ended, status, message='', started=None):
 
     A row that another process marked `interrupted` (it took the run for
     dead) gets the real outcome all the same; its message keeps a note of
-    that mark.
+    that mark. A row marked `timeout` (`mark_timeout`) stays `timeout`:
+    the real outcome is added to its message, after its duration.
 
     Runs that end together are written together: a thread that finds
     another one writing waits for it, and the next writer commits every
@@ -422,11 +442,17 @@ def _write_outcomes(env, outcomes):
                 args[3] = '\n'.join(filter(None, [
                     args[3], '(marked interrupted at %s before it ended: '
                     '%s)' % (_iso(ended), message)]))
+            for id, started, message in db("""
+                    SELECT id, started, message FROM cron_history
+                    WHERE status='timeout' AND ended IS NULL AND id IN (%s)
+                    """ % ', '.join(['%s'] * len(chunk)), chunk):
+                _after_timeout(by_id[id].args, started, message)
         db.cursor().executemany("""
             UPDATE cron_history SET
               started=COALESCE(%s, started), ended=%s,
               status=%s, message=%s, heartbeat=%s
-            WHERE id=%s AND status IN ('running', 'interrupted')
+            WHERE id=%s AND (status IN ('running', 'interrupted') OR
+              (status='timeout' AND ended IS NULL))
             """, [o.args for o in outcomes])
         for first in range(0, len(ids), _BATCH):
             chunk = ids[first:first + _BATCH]
@@ -438,6 +464,37 @@ def _write_outcomes(env, outcomes):
                                 'had been deleted meanwhile (Clear history '
                                 'or purge): its outcome is not in the '
                                 'history', id, by_id[id].args[2])
+
+
+def _after_timeout(args, started, message):
+    """Make the outcome `args` of a run marked `timeout` keep that status,
+    and its row's `message`, followed by the real outcome."""
+    started = started if args[0] is None else args[0]
+    took = 'finished after %s s: %s' % (
+        format_seconds(seconds(args[1] - started)), args[2])
+    args[2] = 'timeout'
+    args[3] = '\n'.join(filter(None, [message, took, args[3]]))
+
+
+def format_seconds(value):
+    """`value` seconds to a tenth, with thousands separators and without a
+    needless `.0`: `3`, `1.2`, `1,830`."""
+    text = '{:,.1f}'.format(value)
+    return text[:-2] if text.endswith('.0') else text
+
+
+def mark_timeout(env, id, message):
+    """Record the run of row `id`, still going, as `timeout` with
+    `message` (it went past its time limit). Its `ended` stays empty
+    until it ends (`finish`). Returns whether the row was marked: not
+    when it ended meanwhile, or another process took it for dead."""
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        cursor.execute("""
+            UPDATE cron_history SET status='timeout', message=%s
+            WHERE id=%s AND status='running'
+            """, (storable(message), id))
+        return cursor.rowcount == 1
 
 
 def storable(message):
@@ -484,7 +541,8 @@ def heartbeat(env, ids, value):
     with env.db_transaction as db:
         for id in ids:
             db("""UPDATE cron_history SET heartbeat=%s
-                  WHERE id=%s AND status='running'""", (value, id))
+                  WHERE id=%s AND (status='running' OR
+                    (status='timeout' AND ended IS NULL))""", (value, id))
 
 
 def purge(env, before):
@@ -492,6 +550,7 @@ def purge(env, before):
     and their captured logs."""
     with env.db_transaction as db:
         db("""DELETE FROM cron_history WHERE status<>'running' AND
+                (status<>'timeout' OR ended IS NOT NULL) AND
                 (started<%s OR (started IS NULL AND fire_time<%s))
               """, (before, before))
         _purge_logs(db)
@@ -507,14 +566,15 @@ def _purge_logs(db):
 
 def clear(env, keep_after=None):
     """Delete every finished row but those of scheduled occurrences after
-    `keep_after` (µs; default: the last `misfire_grace`): running rows and
-    recent ones are the claims that keep a lagging process from running
-    an occurrence again."""
+    `keep_after` (µs; default: the last `misfire_grace`): the rows of runs
+    going on and recent ones are the claims that keep a lagging process
+    from running an occurrence again."""
     if keep_after is None:
         grace = CronConfig(env).misfire_grace
         keep_after = now_us() - (grace + 1) * SECOND
     with env.db_transaction as db:
         db("""DELETE FROM cron_history WHERE status<>'running' AND
+                (status<>'timeout' OR ended IS NOT NULL) AND
                 (fire_time<%s OR schedule IN ('manual', 'external'))
               """, (keep_after,))
         _purge_logs(db)

@@ -40,6 +40,7 @@ STATUS_LABELS = {
     'skipped': N_("skipped"),
     'missed': N_("missed"),
     'interrupted': N_("interrupted"),
+    'timeout': N_("timeout"),
 }
 
 
@@ -176,10 +177,10 @@ def _instant(us):
 
 def run_view(row, now):
     """What the History page and its feed show of a history row (µs
-    `now`: the time a running row has been running)."""
+    `now`: the time a run going on has been running)."""
     message = row.message or ''
     lines = message.strip().splitlines()
-    running = row.status == 'running' and row.started is not None
+    running = row.going and row.started is not None
     return {
         'id': row.id,
         'task': row.task,
@@ -205,7 +206,7 @@ def run_view(row, now):
 def run_seconds(row, now):
     """How long a run took, or has been running at `now` (µs); `None`
     when it did not start."""
-    if row.status == 'running' and row.started is not None:
+    if row.going and row.started is not None:
         return seconds(max(0, now - row.started))
     return row.duration
 

@@ -25,6 +25,7 @@ from trac.util.text import exception_to_unicode
 
 from traccron.api import ICronTask, current_run
 from traccron.notification import error_text
+from traccron.tasks import stopped_early, time_is_up
 from traccron.times import from_us, now_us
 
 AUTHOR = 'auto_postpone'
@@ -46,7 +47,11 @@ class AutoPostponeTask(Component):
             return
         now = from_us(now_us(self.clock))
         moved, notes = [], []
-        for id in self.tickets_to_postpone():
+        ids = self.tickets_to_postpone()
+        for done, id in enumerate(ids):
+            if time_is_up():
+                notes.append(stopped_early(done, len(ids)))
+                break
             ticket = Ticket(self.env, id)
             old = ticket['milestone']
             ticket['milestone'] = target

@@ -27,6 +27,7 @@ from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    ticket_data)
 from traccron.present import day
+from traccron.tasks import stopped_early, time_is_up
 from traccron.times import from_us, now_us, to_us
 
 DEFAULT_DAYS = 3
@@ -68,15 +69,22 @@ class SleepingTicketTask(Component):
             people.setdefault(reporter, ([], []))[1].append(ticket)
         delivery = Delivery()
         mailer = CronMailer(self.env)
+        total = len(sleeping) + len(orphaned)
+        done, stopped = 0, None
         for name in sorted(people):
+            if time_is_up():
+                stopped = stopped_early(done, total)
+                break
             mine, reported = people[name]
             event = CronMailEvent('sleeping_ticket', {
                 'name': name, 'days': days,
                 'sleeping': mine, 'orphaned': reported,
             }, target='sleeping_ticket:%s' % name, time=now)
             mailer.send(event, [name], delivery)
-        delivery.record('%d sleeping and %d orphaned ticket(s)'
-                        % (len(sleeping), len(orphaned)))
+            done += len(mine) + len(reported)
+        delivery.record('\n'.join(filter(None, [
+            '%d sleeping and %d orphaned ticket(s)'
+            % (len(sleeping), len(orphaned)), stopped])))
 
     def find_tickets(self, before, tz):
         """Return `(sleeping, orphaned)`: lists of `(person, ticket data)`

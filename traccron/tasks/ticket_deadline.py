@@ -39,6 +39,7 @@ from traccron.config import ConfigError, CronConfig, whole_number
 from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    ticket_data)
+from traccron.tasks import stopped_early, time_is_up
 from traccron.times import from_us, now_us, to_us
 
 VERSION_NAME = 'traccron_deadline_version'
@@ -99,7 +100,11 @@ class TicketDeadlineTask(Component):
         delivery = Delivery()
         mailer = CronMailer(self.env)
         warned = 0
-        for id, deadline in due:
+        stopped = None
+        for done, (id, deadline) in enumerate(due):
+            if time_is_up():
+                stopped = stopped_early(done, len(due))
+                break
             ticket = Ticket(self.env, id)
             event = CronMailEvent('ticket_deadline', {
                 'ticket': ticket_data(self.env, id, ticket['summary'],
@@ -121,6 +126,8 @@ class TicketDeadlineTask(Component):
         notes = ['%d ticket(s) warned about their %s' % (warned, field)]
         notes.extend('ticket #%s: cannot read %s = %r as %s'
                      % (id, field, value, fmt) for id, value in unreadable)
+        if stopped:
+            notes.append(stopped)
         delivery.record('\n'.join(notes))
 
     def settings(self, args):

@@ -27,6 +27,7 @@ from traccron.core import Core
 from traccron.notification import (CronMailEvent, CronMailer, Delivery,
                                    ticket_data)
 from traccron.present import day
+from traccron.tasks import stopped_early, time_is_up
 from traccron.tasks.sleeping_ticket import parse_days
 from traccron.times import from_us, now_us, to_us
 
@@ -55,22 +56,28 @@ class UnreachableMilestoneTask(Component):
         mailer = CronMailer(self.env)
         people = {}
         for milestone in milestones:
-            if managers:
-                event = CronMailEvent('unreachable_milestone', {
-                    'milestone': milestone, 'days': days,
-                }, target='unreachable_milestone:%s' % milestone['name'],
-                    time=now)
-                mailer.send(event, managers, delivery)
             for person, tickets in _tickets_by_person(milestone['tickets']):
                 mine = dict(milestone, tickets=tickets)
                 people.setdefault(person, []).append(mine)
-        for person in sorted(people):
-            event = CronMailEvent('unreachable_milestone_user', {
-                'name': person, 'days': days, 'milestones': people[person],
-            }, target='unreachable_milestone:%s' % person, time=now)
-            mailer.send(event, [person], delivery)
-        delivery.record('%d milestone(s) due within %d day(s) with open '
-                        'tickets' % (len(milestones), days))
+        mails = [('unreachable_milestone', {
+            'milestone': milestone, 'days': days,
+        }, milestone['name'], managers) for milestone in milestones
+            if managers]
+        mails += [('unreachable_milestone_user', {
+            'name': person, 'days': days, 'milestones': people[person],
+        }, person, [person]) for person in sorted(people)]
+        stopped = None
+        for done, (kind, data, name, recipients) in enumerate(mails):
+            if time_is_up():
+                stopped = stopped_early(done, len(mails), 'mails')
+                break
+            event = CronMailEvent(kind, data,
+                                  target='unreachable_milestone:%s' % name,
+                                  time=now)
+            mailer.send(event, recipients, delivery)
+        delivery.record('\n'.join(filter(None, [
+            '%d milestone(s) due within %d day(s) with open tickets'
+            % (len(milestones), days), stopped])))
 
     def find_milestones(self, start, end, tz):
         """The open milestones due between `start` and `end` (µs) that

@@ -166,7 +166,7 @@ class _Rows(object):
         task_id = task.getId()
         now = self.now
         schedules = self.schedules.get(task_id, [])
-        last = next((r for r in recent if r.status != 'running'), None)
+        last = next((r for r in recent if not r.going), None)
         outcomes = [r for r in recent if r.status in OUTCOMES]
         successes = sum(1 for r in outcomes if r.status == 'success')
         next_run = _next_run(schedules, now)
@@ -199,8 +199,9 @@ class _Rows(object):
                 'duration': None if last.duration is None
                 else duration(last.duration),
             },
-            'running': [duration(run_seconds(r, now)) for r in recent
-                        if r.status == 'running' and r.started is not None],
+            'running': [{'elapsed': duration(run_seconds(r, now)),
+                         'past_limit': r.status == 'timeout'}
+                        for r in recent if r.going and r.started is not None],
             'rate': None if not outcomes
             else int(round(100.0 * successes / len(outcomes))),
             'successes': successes,

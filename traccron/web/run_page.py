@@ -46,7 +46,7 @@ def run_data(env, req, row):
     view = run_view(row, now_us())
     view['args'] = known_args(env, row.id)
     view['log'] = capture.get(env, row.id)
-    view['running'] = row.status == 'running'
+    view['running'] = row.going
     add_link(req, 'up', req.href.admin(CATEGORY, PAGE), _("History"))
     return {
         'run': view,
@@ -65,7 +65,7 @@ def send_json(env, req, row):
     news = {
         'id': row.id,
         'status': row.status,
-        'running': row.status == 'running',
+        'running': row.going,
         'badge': str(view['badge']),
         'duration': str(view['elapsed'] or view['duration'] or ''),
         'ended': str(user_datetime(req, view['ended'])),

@@ -27,7 +27,7 @@ PROBLEMS = 'traccron'
 SUCCESSES = 'traccron_success'
 #: The statuses each filter shows.
 FILTER_STATUSES = {
-    PROBLEMS: ('failure', 'interrupted', 'missed'),
+    PROBLEMS: ('failure', 'interrupted', 'missed', 'timeout'),
     SUCCESSES: ('success',),
 }
 
