@@ -212,3 +212,39 @@ def test_mail_failure_is_recorded_and_does_not_fail_the_run(env,
     assert row.message == ''
     assert [m.rcpt_tos for m in smtp_server.take()] == [
         ['admin@example.org'], ['ops@example.com']]
+
+
+def test_only_error_mails_the_final_failure_after_its_retries(env,
+                                                              smtp_server):
+    """With retries, only_error mails the last failed attempt of an
+    occurrence, saying after how many attempts it failed; without
+    only_error, each attempt is listed and says whether it is tried
+    again."""
+    env.config.set('traccron', 'email_task_event.only_error', 'true')
+    env.config.set('traccron', 'email_task_event.limit', '1')
+    env.config.set('traccron', 'boom.retry_delay', '0')
+    Core(env).run_now('boom', ['x'], wait=True, clock=env.clock, retries=2)
+    attempts = rows(env)
+    assert [(r.attempt, r.status) for r in attempts] == [
+        (1, 'failure'), (2, 'failure'), (3, 'failure')]
+    mails = smtp_server.take()
+    assert [m.subject for m in mails] == [
+        '[My Project] Trac Cron: 1 task run, 1 failure'] * 2
+    last = block(attempts[-1]).replace(
+        'FAILURE\n', 'FAILURE (failed after 3 attempts)\n', 1)
+    assert mails[0].body == (
+        'These tasks have been run by Trac Cron (times in Europe/Paris):\n'
+        '\n' + last + FOOTER)
+
+    env.config.set('traccron', 'email_task_event.only_error', 'false')
+    env.config.set('traccron', 'email_task_event.limit', '2')
+    Core(env).run_now('boom', ['y'], wait=True, clock=env.clock, retries=1)
+    first, second = rows(env)[-2:]
+    mails = smtp_server.take()
+    assert len(mails) == 2
+    assert mails[0].body == (
+        'These tasks have been run by Trac Cron (times in Europe/Paris):\n'
+        '\n' + block(first).replace(
+            'FAILURE\n', 'FAILURE (attempt 1, tried again)\n', 1) +
+        block(second).replace(
+            'FAILURE\n', 'FAILURE (failed after 2 attempts)\n', 1) + FOOTER)
