@@ -124,7 +124,8 @@ class TaskRun(object):
 
     __slots__ = ('task', 'task_id', 'schedule', 'args', 'fire_time',
                  'started', 'ended', 'success', 'message', 'runner', 'id',
-                 'attempt', 'retries', 'retry_at', 'timed_out', '_cancel')
+                 'attempt', 'retries', 'retry_at', 'timed_out', '_cancel',
+                 'start_at')
 
     def __init__(self, task, task_id, schedule, args, fire_time, runner,
                  id=None, attempt=1, retries=0):
@@ -148,6 +149,9 @@ class TaskRun(object):
         #: Set when the run went past `TASK.timeout`.
         self.timed_out = False
         self._cancel = threading.Event()
+        #: The instant (µs) the run waits for once it is ready to start:
+        #: the ticker claims and prepares runs ahead of their time.
+        self.start_at = None
 
     @property
     def cancelled(self):

@@ -139,9 +139,10 @@ class Core(Component):
         try:
             captured = capture.start(self.env, run,
                                      CronConfig(self.env).log_capture_bytes)
+            listeners = self._listeners(notes)
+            _wait_for(run.start_at, clock)
             if run.started is None:
                 run.started = now_us(clock)
-            listeners = self._listeners(notes)
             for listener in listeners:
                 self._call_listener(listener, 'onStartTask', notes, task)
             try:
@@ -276,7 +277,7 @@ class Core(Component):
                                  retry=plan)
                     if run.retry_at is None:
                         return
-                    clock.sleep(max(0, seconds(run.retry_at) - clock.time()))
+                    _wait_for(run.retry_at, clock)
                     run = self._next_manual_attempt(run, max_instances,
                                                     local, registry, clock)
                     if run is None:
@@ -312,6 +313,14 @@ class Core(Component):
         following.message = claim.message
         registry.add(self.env, following)
         return following
+
+
+def _wait_for(instant, clock):
+    """Sleep until `instant` (µs; `None`: do not wait)."""
+    if instant is not None:
+        early = seconds(instant) - clock.time()
+        if early > 0:
+            clock.sleep(early)
 
 
 def _inline(name, target, *args):
