@@ -93,12 +93,14 @@ class Cluster(object):
         return codes
 
 
-def make_cluster_env(tmp_path, egg, uri, section):
+def make_cluster_env(tmp_path, egg, uri, section, tasks=TASKS):
+    """An environment on `uri` with the egg and the plugin `tasks`, its
+    `[traccron]` set from `section`, logging to its file at INFO."""
     env_path = tmp_path / 'env'
     init_env(env_path, egg, database=uri)
     with open(os.path.join(str(env_path), 'plugins', 'cluster_tasks.py'),
               'w') as f:
-        f.write(TASKS)
+        f.write(tasks)
     env = Environment(str(env_path))
     for key, value in section.items():
         env.config.set('traccron', key, value)

@@ -17,12 +17,11 @@ import os
 import time
 
 import pytest
-from trac.env import Environment
 
 from databases import skip_unless, fresh_database
-from test_cluster import Cluster
+from test_cluster import Cluster, make_cluster_env
 from support import wait_for
-from tracd import PLUGIN_HEAD, S, init_env, occurrences, report
+from tracd import PLUGIN_HEAD, S, occurrences, report
 
 TASKS = PLUGIN_HEAD + '''
 class FirstTryFails(PluginTask):
@@ -67,21 +66,12 @@ def attempts(env_path):
 def test_each_attempt_of_each_occurrence_runs_once_among_four_processes(
         tmp_path, egg, uri):
     kind, uri = uri
-    env_path = tmp_path / 'env'
-    init_env(env_path, egg, database=uri)
-    with open(os.path.join(str(env_path), 'plugins', 'retry_tasks.py'),
-              'w') as f:
-        f.write(TASKS)
-    env = Environment(str(env_path))
-    for key, value in {'timezone': 'UTC',
-                       'first_try_fails.cron': '0/1 * * * * ?',
-                       'first_try_fails.retries': '2',
-                       'first_try_fails.retry_delay': '1',
-                       'first_try_fails.max_instances': '5'}.items():
-        env.config.set('traccron', key, value)
-    env.config.set('logging', 'log_type', 'file')
-    env.config.set('logging', 'log_level', 'INFO')
-    env.config.save()
+    env = make_cluster_env(tmp_path, egg, uri, {
+        'timezone': 'UTC',
+        'first_try_fails.cron': '0/1 * * * * ?',
+        'first_try_fails.retries': '2',
+        'first_try_fails.retry_delay': '1',
+        'first_try_fails.max_instances': '5'}, TASKS)
     cluster = Cluster(env.path, tmp_path).start_all(4)
     # All four are up and ticking (on a busy machine, starting takes
     # seconds): each has written the line of its start in the log.
