@@ -568,13 +568,21 @@ def success_overdue(env, task, alert_after, now, succeeded):
     status` and the Overview."""
     if not alert_after:
         return False
+    since = overdue_since(env, task, succeeded)
+    return since is not None and now - since > alert_after
+
+
+def overdue_since(env, task, succeeded):
+    """The instant (µs) from which the time without success of `task`
+    counts: `succeeded` (its last success), or the time of its first row
+    when it never succeeded; `None` when it never had a row."""
     if succeeded is not None:
-        return now - succeeded > alert_after
+        return succeeded
     for fire, in env.db_query("""
             SELECT fire_time FROM cron_history WHERE task=%s
             ORDER BY id LIMIT 1""", (task,)):
-        return now - fire > alert_after
-    return False
+        return fire
+    return None
 
 
 def count(env, task=None, status=None):
