@@ -76,10 +76,11 @@ def alert_limits(config, tasks):
 
 def check_interval(env, core):
     """Seconds between two checks of a ticker: a tenth of the shortest
-    `alert_after`, within `CHECK_MIN` and `CHECK_MAX`."""
+    `alert_after`, within `CHECK_MIN` and `CHECK_MAX`; `None` when no
+    task has one."""
     limits = alert_limits(CronConfig(env), task_ids(core))
     if not limits:
-        return CHECK_MAX
+        return None
     return min(max(seconds(min(limits.values())) / 10, CHECK_MIN),
                CHECK_MAX)
 
@@ -171,10 +172,19 @@ def _recovered(env, task, since, succeeded):
 
 class OverdueWatch(object):
     """When a ticker checks for overdue and recovered tasks: at its first
-    tick, then every `check_interval`."""
+    tick, then every `check_interval`. While no task has an
+    `alert_after`, the ticker does not wake for it: its next tick after
+    `CHECK_MAX` checks (an episode left open by a task whose
+    `alert_after` was removed still recovers)."""
 
     def __init__(self):
         self.next_check = None   # monotonic time
+        self._wake = False
+
+    @property
+    def wake_at(self):
+        """The monotonic time the ticker must wake to check, or `None`."""
+        return self.next_check if self._wake else None
 
     def check(self, env, core, now, mono, runner):
         """`check` when it is due; never raises (an error is logged and
@@ -182,7 +192,9 @@ class OverdueWatch(object):
         if self.next_check is not None and mono < self.next_check:
             return []
         try:
-            self.next_check = mono + check_interval(env, core)
+            interval = check_interval(env, core)
+            self._wake = interval is not None
+            self.next_check = mono + (interval or CHECK_MAX)
             return check(env, core, now, runner)
         except Exception:
             if self.next_check is None or self.next_check <= mono:

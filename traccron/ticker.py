@@ -303,8 +303,8 @@ class Ticker(object):
                               else now)
         if self.agenda.failing:
             candidates.append(now + SCHEDULE_RETRY * SECOND)
-        if self._overdue.next_check is not None:
-            candidates.append(at(self._overdue.next_check))
+        if self._overdue.wake_at is not None:
+            candidates.append(at(self._overdue.wake_at))
         return max(min(candidates), now)
 
 
