@@ -552,9 +552,14 @@ def latest(env, tasks, limit, messages=True):
 def last_success(env, task):
     """When `task` last succeeded (µs: its end, or its scheduled time), or
     `None`."""
+    # The CASE keeps SQLite off the (status, id) index, which walks every
+    # success of every task since this one's last: for a task overdue
+    # behind 100,000 successes of others, 60 ms a query instead of
+    # 0.02 ms on the (task, id) index.
     for ended, fire in env.db_query("""
             SELECT ended, fire_time FROM cron_history
-            WHERE task=%s AND status='success' ORDER BY id DESC LIMIT 1
+            WHERE task=%s AND CASE WHEN status='success' THEN 1 END=1
+            ORDER BY id DESC LIMIT 1
             """, (task,)):
         return ended or fire
     return None
