@@ -109,7 +109,7 @@ def test_a_failing_task_is_overdue_once_then_recovered_at_its_success():
     assert recovered.time == (T0 + timedelta(seconds=31)).timestamp() * S
     assert recovered.message == ('succeeded at 2027-03-01 00:00:31 UTC, '
                                  'after 31 s without success')
-    row, = overdue.episodes(env, 'flaky')
+    row, = overdue.episode_rows(env, 'flaky')
     assert row[:4] == ('flaky', T0.timestamp() * S,
                        (T0 + timedelta(seconds=11)).timestamp() * S,
                        ticker.runner)
@@ -155,7 +155,7 @@ def test_two_processes_raise_each_alert_once_in_total():
     tick_both(31, 40)
     assert kinds() == [('overdue', 'flaky'), ('recovered', 'flaky')]
     (_, _, _, raised_by, recovered, recovered_by), = \
-        overdue.episodes(env)
+        overdue.episode_rows(env)
     assert {raised_by, recovered_by} <= {t.runner for t in tickers}
     assert recovered is not None
 
@@ -172,7 +172,7 @@ def test_a_second_episode_after_recovery_raises_again():
     tick_at(ticker, clock, *every_second(T0, 41, 45))
     assert kinds() == [('overdue', 'flaky'), ('recovered', 'flaky')] * 2
     # The second counts from the last success, at 17 s.
-    assert [row[1] for row in overdue.episodes(env)] == \
+    assert [row[1] for row in overdue.episode_rows(env)] == \
         [T0.timestamp() * S, (T0 + timedelta(seconds=17)).timestamp() * S]
     assert AlertRecorder.alerts[2].time == \
         (T0 + timedelta(seconds=28)).timestamp() * S
@@ -183,7 +183,7 @@ def test_a_task_without_alert_after_raises_nothing():
     ticker, clock = primed_ticker(env, T0)
     tick_at(ticker, clock, *every_second(T0, 0, 60))
     assert kinds() == []
-    assert overdue.episodes(env) == []
+    assert overdue.episode_rows(env) == []
 
 
 def test_the_check_interval_is_a_tenth_of_the_shortest_alert_after():
@@ -233,7 +233,7 @@ def test_only_the_first_insert_and_update_of_an_episode_win(db_env):
                                  later + 10 * S, 'one')
     assert [a.kind for a in first] == ['recovered'] and second == []
     assert overdue.open_episodes(env) == {}
-    assert [row[3::2] for row in overdue.episodes(env)] == [('one', 'two')]
+    assert [row[3::2] for row in overdue.episode_rows(env)] == [('one', 'two')]
 
 
 # cron status: the alert comes even where no ticker runs ---------------------

@@ -61,6 +61,7 @@ def check(env, core, now, runner):
 
 
 def task_ids(core):
+    """The ids of the tasks `core` knows."""
     return [t.getId() for t in core.get_task_list()]
 
 
@@ -137,7 +138,7 @@ def close_episode(env, id, now, runner):
         return cursor.rowcount == 1
 
 
-def episodes(env, task=None):
+def episode_rows(env, task=None):
     """Every episode (of `task`), oldest first: `(task, since, raised,
     raised_by, recovered, recovered_by)`."""
     sql = 'SELECT task, since, raised, raised_by, recovered, recovered_by ' \
