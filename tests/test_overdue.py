@@ -178,6 +178,21 @@ def test_a_second_episode_after_recovery_raises_again():
         (T0 + timedelta(seconds=28)).timestamp() * S
 
 
+def test_the_ticker_tells_the_alerts_through_a_worker():
+    """A slow listener or mail server does not hold the ticker up."""
+    spawned = []
+
+    def spawn(name, target, *args):
+        spawned.append(name)
+        target(*args)
+
+    env = flaky_env()
+    ticker, clock = primed_ticker(env, T0, spawn=spawn)
+    tick_at(ticker, clock, *every_second(T0, 0, 15))
+    assert kinds() == [('overdue', 'flaky')]
+    assert spawned.count('traccron-alerts') == 1
+
+
 def test_a_task_without_alert_after_raises_nothing():
     env = flaky_env(**{'flaky.alert_after': ''})
     ticker, clock = primed_ticker(env, T0)

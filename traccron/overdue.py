@@ -19,6 +19,8 @@ database, whichever noticed first, and a restart raises nothing again.
 An alert is told after its row is committed: a process killed between
 the two loses it (at most once, never twice)."""
 
+import threading
+
 from traccron import history
 from traccron.alerts import Alert
 from traccron.config import CronConfig, or_default
@@ -40,10 +42,11 @@ _INSERT = {
 }
 
 
-def check(env, core, now, runner):
+def check(env, core, now, runner, tell=None):
     """Raise the overdue and recovered alerts due at `now` (µs) through
     `core` (`Core(env)`: its tasks and its `alert`), as process `runner`.
-    Returns the alerts raised here.
+    Returns the alerts raised here; `tell(core, alerts)` tells them (by
+    default `tell_all`, at once).
 
     Costs one query for the open episodes, then, per task that has an
     `alert_after` or an open episode, `history.last_success`; the other
@@ -55,9 +58,25 @@ def check(env, core, now, runner):
     for task in sorted(set(limits) | (set(episodes) & set(tasks))):
         raised += _check_task(env, task, limits.get(task),
                               episodes.get(task, []), now, runner)
-    for alert in raised:
-        core.alert(alert)
+    if raised:
+        (tell or tell_all)(core, raised)
     return raised
+
+
+def tell_all(core, alerts):
+    """Tell each of `alerts` to the listeners and subscribers of
+    `core`."""
+    for alert in alerts:
+        core.alert(alert)
+
+
+def _tell_in_worker(core, alerts):
+    """`tell_all` in a worker thread, which then gives back its database
+    connection."""
+    try:
+        tell_all(core, alerts)
+    finally:
+        core.env.shutdown(threading.get_ident())
 
 
 def task_ids(core):
@@ -176,11 +195,16 @@ class OverdueWatch(object):
     tick, then every `check_interval`. While no task has an
     `alert_after`, the ticker does not wake for it: its next tick after
     `CHECK_MAX` checks (an episode left open by a task whose
-    `alert_after` was removed still recovers)."""
+    `alert_after` was removed still recovers).
 
-    def __init__(self):
+    The alerts are told by a worker of `spawn(name, target, *args)`, so
+    that a listener or a mail server that is slow never delays the
+    ticker's next occurrences."""
+
+    def __init__(self, spawn):
         self.next_check = None   # monotonic time
         self._wake = False
+        self._spawn = spawn
 
     @property
     def wake_at(self):
@@ -196,10 +220,13 @@ class OverdueWatch(object):
             interval = check_interval(env, core)
             self._wake = interval is not None
             self.next_check = mono + (interval or CHECK_MAX)
-            return check(env, core, now, runner)
+            return check(env, core, now, runner, self._tell)
         except Exception:
             if self.next_check is None or self.next_check <= mono:
                 self.next_check = mono + CHECK_MAX
             env.log.error('TracCron could not check for overdue tasks',
                           exc_info=True)
             return []
+
+    def _tell(self, core, alerts):
+        self._spawn('traccron-alerts', _tell_in_worker, core, alerts)

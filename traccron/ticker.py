@@ -76,11 +76,11 @@ class Ticker(object):
         self._open_env = open_env
         self._config_check = config_check
         self._lead = int(lead * SECOND)
-        self._dispatcher = Dispatcher(self.registry,
-                                      spawn or Workers().spawn, self.clock,
+        spawn = spawn or Workers().spawn
+        self._dispatcher = Dispatcher(self.registry, spawn, self.clock,
                                       history.runner_id(), self.local_key)
         self._leases = LeaseWatch(self._dispatcher.runner)
-        self._overdue = OverdueWatch()
+        self._overdue = OverdueWatch(spawn)
         self._local_key = None
         self._wake = threading.Event()
         self._stopping = False
