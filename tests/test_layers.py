@@ -26,7 +26,7 @@ LAYERS = [
     ['traccron.scheduler', 'traccron.agenda'],
     ['traccron.history'],
     ['traccron.capture', 'traccron.dispatcher', 'traccron.housekeeping'],
-    ['traccron.alerts'],
+    ['traccron.alerts', 'traccron.overdue'],
     ['traccron.core'],
     ['traccron.listener', 'traccron.tasks.auto_postpone',
      'traccron.tasks.heart_beat', 'traccron.tasks.sleeping_ticket',

@@ -631,9 +631,14 @@ def latest(env, tasks, limit, messages=True):
 def last_success(env, task):
     """When `task` last succeeded (µs: its end, or its scheduled time), or
     `None`."""
+    # The CASE keeps SQLite off the (status, id) index, which walks every
+    # success of every task since this one's last: for a task overdue
+    # behind 100,000 successes of others, 60 ms a query instead of
+    # 0.02 ms on the (task, id) index.
     for ended, fire in env.db_query("""
             SELECT ended, fire_time FROM cron_history
-            WHERE task=%s AND status='success' ORDER BY id DESC LIMIT 1
+            WHERE task=%s AND CASE WHEN status='success' THEN 1 END=1
+            ORDER BY id DESC LIMIT 1
             """, (task,)):
         return ended or fire
     return None
@@ -647,13 +652,21 @@ def success_overdue(env, task, alert_after, now, succeeded):
     status` and the Overview."""
     if not alert_after:
         return False
+    since = overdue_since(env, task, succeeded)
+    return since is not None and now - since > alert_after
+
+
+def overdue_since(env, task, succeeded):
+    """The instant (µs) from which the time without success of `task`
+    counts: `succeeded` (its last success), or the time of its first row
+    when it never succeeded; `None` when it never had a row."""
     if succeeded is not None:
-        return now - succeeded > alert_after
+        return succeeded
     for fire, in env.db_query("""
             SELECT fire_time FROM cron_history WHERE task=%s
             ORDER BY id LIMIT 1""", (task,)):
-        return now - fire > alert_after
-    return False
+        return fire
+    return None
 
 
 def count(env, task=None, status=None):

@@ -16,7 +16,7 @@ from trac.admin.api import AdminCommandError, IAdminCommandProvider
 from trac.core import Component, implements
 from trac.util.text import printout
 
-from traccron import history
+from traccron import history, overdue
 from traccron.config import CronConfig, or_default, whole_number
 from traccron.core import Core
 from traccron.present import offset_time, zone_name
@@ -154,8 +154,10 @@ class CronMonitor(Component):
         except AdminCommandError as e:
             printout('TRACCRON UNKNOWN - %s' % e)
             return UNKNOWN
+        now = now_us()
+        raise_overdue(self.env, core, now)
         try:
-            tasks = task_states(self.env, core, now_us(), task_id)
+            tasks = task_states(self.env, core, now, task_id)
         except Exception as e:
             self.log.error('TracCron: cron status could not read the '
                            'history: %s', e)
@@ -211,6 +213,17 @@ def task_states(env, core, now, task_id=None):
             'overdue': overdue,
         })
     return states
+
+
+def raise_overdue(env, core, now):
+    """Raise the overdue and recovered alerts due (`traccron.overdue`),
+    so that they come even where no ticker runs. A failure is only
+    logged: the check answers all the same."""
+    try:
+        overdue.check(env, core, now, history.runner_id())
+    except Exception as e:
+        env.log.error('TracCron: cron status could not raise the overdue '
+                      'alerts: %s', e)
 
 
 def status_code(tasks):

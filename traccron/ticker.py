@@ -8,7 +8,8 @@
 
 """The ticker: one thread per environment path and process that sleeps
 until the next occurrence, takes what is due from the agenda, has the
-dispatcher claim and start it, and keeps house (leases, purge).
+dispatcher claim and start it, keeps house (leases, purge) and raises
+the overdue alerts (`overdue`).
 
 The parts: `agenda` knows what is due when (pure), `dispatcher` claims
 and starts runs and owns every run of the process, `housekeeping` finds
@@ -33,6 +34,7 @@ from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
                                  local_key, open_cached, registry_for,
                                  spawn_thread)
 from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
+from traccron.overdue import OverdueWatch
 from traccron.times import MINUTE, SECOND, from_us, now_us
 
 __all__ = ['Ticker', 'SystemClock', 'ensure_ticker', 'get_ticker',
@@ -82,10 +84,11 @@ class Ticker(object):
         self._config_check = config_check
         self._lead = int(lead * SECOND)
         self._ahead = 0     # µs learned from the batches (with a lead)
-        self._dispatcher = Dispatcher(self.registry,
-                                      spawn or Workers().spawn, self.clock,
+        spawn = spawn or Workers().spawn
+        self._dispatcher = Dispatcher(self.registry, spawn, self.clock,
                                       history.runner_id(), self.local_key)
         self._leases = LeaseWatch(self._dispatcher.runner)
+        self._overdue = OverdueWatch(spawn)
         self._local_key = None
         self._wake = threading.Event()
         self._stopping = False
@@ -222,6 +225,7 @@ class Ticker(object):
                 break
         self.agenda.last = max(self.agenda.last, now)
         self._keep_house(env, config, now, mono)
+        self._overdue.check(env, core, now, mono, self.runner)
         return self._deadline(config, now, mono) / SECOND
 
     def _learn(self, elapsed):
@@ -392,6 +396,8 @@ class Ticker(object):
                               else now)
         if self.agenda.failing:
             candidates.append(now + SCHEDULE_RETRY * SECOND)
+        if self._overdue.wake_at is not None:
+            candidates.append(at(self._overdue.wake_at))
         return max(min(candidates), now)
 
 
