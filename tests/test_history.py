@@ -53,7 +53,7 @@ def test_upgrade_creates_the_table_and_version_row(env):
     assert not env.needs_upgrade()
     assert set(dbm.get_column_names('cron_history')) == {
         'id', 'task', 'schedule', 'fire_time', 'started', 'ended', 'status',
-        'message', 'runner', 'heartbeat', 'attempt'}
+        'message', 'runner', 'heartbeat', 'attempt', 'outcome'}
     assert 'cron_alert' in dbm.get_table_names()
 
 
@@ -299,3 +299,21 @@ def test_claim_does_not_retry_other_errors(monkeypatch):
     monkeypatch.setattr(history, '_claim', broken)
     with pytest.raises(ValueError):
         history.claim(env, [Claim('a', 'daily', 1, 1)], 'me:1', 1)
+
+
+def test_a_run_past_its_limit_that_succeeds_counts_as_a_success(env):
+    """Its status stays `timeout`, its real outcome is kept beside it:
+    `alert_after` and `cron status` see the success; a failure past the
+    limit is one to retry."""
+    fire = 1800000000 * S
+    ok, bad = history.claim(env, [Claim('t', 'daily', fire, fire),
+                                  Claim('t', 'hourly', fire, fire)],
+                            'me:1', fire)
+    for claim in (ok, bad):
+        assert history.mark_timeout(env, claim.id, 'still running')
+    history.finish(env, ok.id, fire + 5 * S, 'success', '')
+    history.finish(env, bad.id, fire + 6 * S, 'failure', 'Traceback')
+    assert history.get(env, ok.id).status == 'timeout'
+    assert history.last_success(env, 't') == fire + 5 * S
+    assert [(r[1], r[3]) for r in history.unretried_failures(
+        env, ['t'], fire)] == [('hourly', 1)]

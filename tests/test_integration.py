@@ -81,9 +81,12 @@ def test_egg_upgrade_creates_the_table(tmp_path, egg):
     cnx = sqlite3.connect(db)
     try:
         assert cnx.execute("SELECT value FROM system WHERE "
-                           "name='traccron_version'").fetchone() == ('2',)
+                           "name='traccron_version'").fetchone() == ('3',)
         cnx.execute('SELECT id, task, schedule, fire_time, started, ended, '
-                    'status, message, runner, heartbeat FROM cron_history')
+                    'status, message, runner, heartbeat, attempt, outcome '
+                    'FROM cron_history')
+        cnx.execute('SELECT id, task, since, raised, raised_by, recovered, '
+                    'recovered_by FROM cron_alert')
     finally:
         cnx.close()
     out = trac_admin(env_path, 'upgrade', '--no-backup')

@@ -20,6 +20,7 @@ from trac.core import Component, implements
 from trac.perm import PermissionSystem
 from trac.util.translation import deactivate, make_activable
 
+from traccron import history as h
 from traccron.admin import CronAdmin
 from traccron.agenda import plan_retry, retry_delay
 from traccron.api import ITaskEventListener, current_run
@@ -299,3 +300,72 @@ def test_the_history_page_shows_the_attempt_of_a_retry(tmp_path,
     finally:
         deactivate()
     assert 'tentative 3' in french
+
+
+def test_a_retry_whose_claim_failed_keeps_its_attempt_number(monkeypatch):
+    """The database refuses the claim of attempt 3 once: it is claimed
+    again at the next wake, still attempt 3, and attempt 4 follows."""
+    FlakyTask.failures = 3
+    env = env_with({'flaky.daily': '02h00', 'flaky.retries': '3',
+                    'flaky.retry_delay': '60'})
+    ticker, clock = ticker_over(env, T0)
+    real = h.claim
+    refused = []
+
+    def locked_once(env, claims, runner, now):
+        if not refused and any(c.attempt == 3 for c in claims):
+            refused.append(now)
+            raise RuntimeError('database is locked')
+        return real(env, claims, runner, now)
+    monkeypatch.setattr(h, 'claim', locked_once)
+    run_until(ticker, clock, T0 + timedelta(minutes=15))
+    assert len(refused) == 1
+    assert [(r.attempt, r.status) for r in rows(env, 'flaky')] == [
+        (1, 'failure'), (2, 'failure'), (3, 'failure'), (4, 'success')]
+
+
+def test_the_retry_is_handed_out_once_the_failed_attempt_is_written():
+    """So that the attempt's own `running` row never makes max_instances
+    skip its retry (a listener may take long in onEndTask)."""
+    FlakyTask.failures = 1
+    env = env_with({'flaky.daily': '02h00', 'flaky.retries': '1',
+                    'flaky.retry_delay': '0'})
+    ticker, clock = ticker_over(env, T0)
+    seen = []
+    planned = ticker._planned
+
+    class Noting(object):
+        def put(self, due):
+            seen.append([(r.attempt, r.status) for r in rows(env, 'flaky')])
+            planned.put(due)
+
+        def get_nowait(self):
+            return planned.get_nowait()
+    ticker._planned = Noting()
+    run_until(ticker, clock, T0 + timedelta(seconds=10))
+    assert seen == [[(1, 'failure')]]
+    assert [(r.attempt, r.status) for r in rows(env, 'flaky')] == [
+        (1, 'failure'), (2, 'success')]
+
+
+def test_a_retry_that_max_instances_skips_makes_the_failure_final():
+    """Another run of the task holds its only place when the retry comes:
+    the retry is recorded skipped, and the failure before it is told as
+    final."""
+    env = env_with({'broken.daily': '02h00', 'broken.retries': '1',
+                    'broken.retry_delay': '30'})
+    ticker, clock = ticker_over(env, T0)
+    clock.set(T0.timestamp())
+    ticker.tick()
+    assert Recorder.alerts == []
+    h.claim(env, [h.Claim('broken', 'manual', us(T0) + 10 * S,
+                          us(T0) + 10 * S)], 'other:1/abcdef0000',
+            us(T0) + 10 * S)
+    run_until(ticker, clock, T0 + timedelta(minutes=1))
+    history = [(r.schedule, r.attempt, r.status)
+               for r in rows(env, 'broken')]
+    assert history == [('daily', 1, 'failure'), ('manual', 1, 'running'),
+                       ('daily', 2, 'skipped')]
+    assert Recorder.alerts == [
+        ('failure', 'broken', 'failed after 1 attempts (attempt 2 not '
+         'made: the previous run was still going (max_instances = 1))')]

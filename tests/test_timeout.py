@@ -80,6 +80,8 @@ class AlertListener(Component):
     implements(ITaskEventListener)
 
     alerts = []
+    block = None        # an Event to wait for in onTaskAlert
+    waiting = False
 
     def onStartTask(self, task):
         pass
@@ -88,6 +90,9 @@ class AlertListener(Component):
         pass
 
     def onTaskAlert(self, alert):
+        if AlertListener.block is not None:
+            AlertListener.waiting = True
+            AlertListener.block.wait(10)
         AlertListener.alerts.append(alert)
 
     def getId(self):
@@ -128,10 +133,14 @@ def reset():
     SlowTask.fail = False
     PoliteTask.started = threading.Event()
     AlertListener.alerts = []
+    AlertListener.block = None
+    AlertListener.waiting = False
     HoldingListener.hold = None
     HoldingListener.holding = threading.Event()
     yield
     SlowTask.release.set()
+    if AlertListener.block is not None:
+        AlertListener.block.set()
     if HoldingListener.hold is not None:
         HoldingListener.hold.set()
 
@@ -149,6 +158,14 @@ def registry():
     yield install
     for path, previous in installed:
         install_registry(path, previous)
+
+
+def shut(env):
+    """Shut `env` down once the alerts told in threads of their own are
+    told (a thread still querying would lose its connection)."""
+    assert wait_for(lambda: not [t for t in threading.enumerate()
+                                 if t.name == 'traccron-alert'])
+    env.shutdown()
 
 
 def slow_env(tmp_path, **config):
@@ -179,7 +196,8 @@ def test_a_run_past_its_limit_is_timeout_while_it_goes_on_then_ends(
     assert (row.status, row.ended, row.message) == (
         'timeout', None, 'still running after 1 s (timeout = 1 s)')
     assert run.timed_out and run.cancelled
-    alert, = AlertListener.alerts
+    # Told in a thread of its own: the registry goes on meanwhile.
+    alert, = wait_for(lambda: AlertListener.alerts)
     assert (alert.kind, alert.task_id, alert.run, alert.message) == (
         'timeout', 'slow', run, 'still running after 1 s (timeout = 1 s)')
     # The run keeps its place in max_instances (1): the next occurrence
@@ -204,7 +222,7 @@ def test_a_run_past_its_limit_is_timeout_while_it_goes_on_then_ends(
         'finished after 3 s: success')
     assert run.success and not row.going
     assert mine.runs() == []
-    env.shutdown()
+    shut(env)
 
 
 def test_a_run_past_its_limit_that_fails_keeps_its_traceback(
@@ -226,8 +244,10 @@ def test_a_run_past_its_limit_that_fails_keeps_its_traceback(
         'still running after 1 s (timeout = 1 s)\n'
         'finished after 2 s: failure\nTraceback')
     assert row.message.endswith('RuntimeError: the slow task broke\n')
-    assert [a.kind for a in AlertListener.alerts] == ['timeout', 'failure']
-    env.shutdown()
+    assert wait_for(lambda: len(AlertListener.alerts) == 2)
+    assert sorted(a.kind for a in AlertListener.alerts) == ['failure',
+                                                           'timeout']
+    shut(env)
 
 
 def test_a_task_that_checks_cancelled_stops_at_its_limit_and_says_so(
@@ -245,7 +265,7 @@ def test_a_task_that_checks_cancelled_stops_at_its_limit_and_says_so(
         'timeout', 'still running after 1 s (timeout = 1 s)\n'
         'finished after 1 s: success\n'
         'stopped early: time limit reached')
-    env.shutdown()
+    shut(env)
 
 
 def test_the_registry_wakes_up_for_the_nearest_time_limit(
@@ -268,7 +288,7 @@ def test_the_registry_wakes_up_for_the_nearest_time_limit(
         'still running after 30 s (timeout = 30 s)'
     SlowTask.release.set()
     assert wait_for(lambda: h.get(env, run.id).ended is not None)
-    env.shutdown()
+    shut(env)
 
 
 def test_a_run_without_a_limit_is_never_marked(tmp_path, registry):
@@ -283,7 +303,7 @@ def test_a_run_without_a_limit_is_never_marked(tmp_path, registry):
     assert h.get(env, run.id).status == 'running' and not run.cancelled
     SlowTask.release.set()
     assert wait_for(lambda: h.get(env, run.id).status == 'success')
-    env.shutdown()
+    shut(env)
 
 
 def test_a_run_that_ended_before_its_limit_is_checked_keeps_its_outcome(
@@ -303,7 +323,7 @@ def test_a_run_that_ended_before_its_limit_is_checked_keeps_its_outcome(
     HoldingListener.hold.set()
     assert wait_for(lambda: h.get(env, run.id).status == 'success')
     assert AlertListener.alerts == []
-    env.shutdown()
+    shut(env)
 
 
 def test_a_mark_the_database_refused_is_made_at_the_next_call(
@@ -324,10 +344,10 @@ def test_a_mark_the_database_refused_is_made_at_the_next_call(
     clock.advance(wait)
     mine.housekeep(env)
     assert h.get(env, run.id).status == 'timeout' and run.cancelled
-    assert len(AlertListener.alerts) == 1
+    assert len(wait_for(lambda: AlertListener.alerts)) == 1
     SlowTask.release.set()
     assert wait_for(lambda: h.get(env, run.id).ended is not None)
-    env.shutdown()
+    shut(env)
 
 
 # The history of a run past its limit -----------------------------------------
@@ -521,4 +541,30 @@ def test_a_real_ticker_marks_a_run_at_its_limit_and_adds_its_outcome(
     assert message.endswith(': success')
     assert 3 <= seen['ended'][0] < 5
     assert 'slow timeout: still running after 1 s' in log
-    env.shutdown()
+    shut(env)
+
+
+def test_a_slow_alert_does_not_hold_back_the_registry(tmp_path,
+                                                      registry):
+    """The timeout alert goes to a thread of its own: a listener (or a
+    mail server) that takes its time does not stop the heartbeats."""
+    env = slow_env(tmp_path)
+    release = threading.Event()
+    AlertListener.block = release
+    clock = FakeClock(T0.timestamp())
+    mine = registry(env, clock)
+    run = Core(env).run_now('slow', clock=clock)
+    assert SlowTask.started.wait(5)
+    clock.advance(1)
+    mine.housekeep(env)            # returns while the alert is told
+    assert h.get(env, run.id).status == 'timeout'
+    assert wait_for(lambda: AlertListener.waiting)
+    assert AlertListener.alerts == []     # still being told
+    beat = h.get(env, run.id).heartbeat
+    clock.advance(101)          # lease_seconds / 3: time for a heartbeat
+    mine.housekeep(env)
+    assert h.get(env, run.id).heartbeat != beat
+    release.set()
+    SlowTask.release.set()
+    assert wait_for(lambda: h.get(env, run.id).ended is not None)
+    shut(env)

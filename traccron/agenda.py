@@ -30,7 +30,8 @@ class Due(object):
     try, then 2, 3... for its retries, which run at `at` (µs; by default
     the occurrence's own time)."""
 
-    __slots__ = ('schedule', 'fire', 'status', 'message', 'attempt', 'at')
+    __slots__ = ('schedule', 'fire', 'status', 'message', 'attempt', 'at',
+                 'told')
 
     def __init__(self, schedule, fire, status='running', message='',
                  attempt=1, at=None):
@@ -40,6 +41,9 @@ class Due(object):
         self.message = message
         self.attempt = attempt
         self.at = fire if at is None else at
+        #: For a retry: whether the failure before it was told as final
+        #: (when the retry is planned `skipped` at once).
+        self.told = False
 
     def __repr__(self):
         return '<Due %s %d #%d %s>' % (self.schedule.key, self.fire,
@@ -183,13 +187,8 @@ class Agenda(object):
     def _take_retries(self, now, horizon, grace):
         dues = []
         while self._retries and self._retries[0][0] <= horizon:
-            at, _, due = heapq.heappop(self._retries)
-            if due.status == 'running' and now - at > grace:
-                due.status = 'missed'
-                due.message = 'retry %d started too late: %.3f s after its ' \
-                    'time (misfire_grace)' % (due.attempt - 1,
-                                              (now - at) / SECOND)
-            dues.append(due)
+            due = heapq.heappop(self._retries)[2]
+            dues.append(_late_retry(due, now, grace, 'started too late'))
         return dues
 
     def advance(self, popped):
@@ -239,7 +238,11 @@ class Agenda(object):
         pending, self.pending = self.pending, []
         dues, late = [], collections.OrderedDict()
         for due in pending:
-            if due.status == 'running' and now - due.fire > grace:
+            if due.attempt > 1:
+                # A retry keeps its attempt number, late or not.
+                dues.append(_late_retry(due, now, grace, 'the database '
+                                        'could not be reached in time'))
+            elif due.status == 'running' and now - due.fire > grace:
                 late.setdefault(due.schedule, []).append(due.fire)
             else:
                 dues.append(due)
@@ -312,6 +315,16 @@ class Agenda(object):
             self.log.error('TracCron: scheduler type %s failed for %s',
                            schedule.type_id, schedule.task_id, exc_info=True)
             return False
+
+
+def _late_retry(due, now, grace, why):
+    """`due`, a retry, recorded `missed` when it comes more than `grace`
+    after its time."""
+    if due.status == 'running' and now - due.at > grace:
+        due.status = 'missed'
+        due.message = 'retry %d %s: %.3f s after its time (misfire_grace)' \
+            % (due.attempt - 1, why, (now - due.at) / SECOND)
+    return due
 
 
 def last_occurrences(schedule, after, until, limit, confirm):

@@ -130,10 +130,13 @@ class Core(Component):
         the run a `failure` with their traceback. `finish_env` (an
         Environment, or a function returning the current one) writes the
         outcome. When the task fails, `retry(run)` plans its next attempt
-        (it sets `run.retry_at`) before the listeners hear of the end; the
-        final failure is an alert (`traccron.alerts`)."""
+        before the listeners hear of the end (it sets `run.retry_at`), and
+        returns a function that hands it out once the outcome is written
+        (so that the run never holds back its own retry); the final
+        failure is an alert (`traccron.alerts`)."""
         task = run.task
         notes = []
+        release = None
         set_current_run(run)
         captured = None
         try:
@@ -157,7 +160,7 @@ class Core(Component):
                 run.success = True
             run.ended = now_us(clock)
             if not run.success and retry is not None:
-                self._plan_retry(retry, run, notes)
+                release = self._plan_retry(retry, run, notes)
             for listener in listeners:
                 self._call_listener(listener, 'onEndTask', notes, task,
                                     run.success)
@@ -172,6 +175,8 @@ class Core(Component):
             if captured is not None:
                 self._store_log(env or self.env, captured)
             registry.finish(env or self.env, run)
+        if release is not None:
+            self._release_retry(release, run)
         if not run.success and run.final:
             self.alert(alerts.Alert('failure', run.task_id,
                                     alerts.failure_message(run), run=run,
@@ -183,9 +188,16 @@ class Core(Component):
         listeners and to the subscribers; never raises."""
         return alerts.raise_alert(self.env, alert, self._listeners([]))
 
+    def _release_retry(self, release, run):
+        try:
+            release()
+        except Exception:
+            self.log.error('TracCron: could not hand out the retry of %s',
+                           run.task_id, exc_info=True)
+
     def _plan_retry(self, retry, run, notes):
         try:
-            retry(run)
+            return retry(run)
         except Exception:
             run.retry_at = None
             self.log.error('TracCron: could not plan the retry of %s',
@@ -329,8 +341,16 @@ def _inline(name, target, *args):
 
 def tell_timeout(env, run, message):
     """Raise the `timeout` alert of `run`, which went past its time limit
-    (the run registry calls it)."""
-    Core(env).alert(alerts.Alert('timeout', run.task_id, message, run=run))
+    (the run registry calls it), in a thread of its own: a slow mail
+    server must not hold back the registry, which heartbeats the runs."""
+    alert = alerts.Alert('timeout', run.task_id, message, run=run)
+
+    def tell():
+        try:
+            Core(env).alert(alert)
+        finally:
+            env.shutdown(threading.get_ident())
+    spawn_thread('traccron-alert', tell)
 
 
 dispatcher.tell_timeout = tell_timeout

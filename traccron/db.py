@@ -44,7 +44,8 @@ ALERT_TABLE = Table('cron_alert', key='id')[
 ]
 
 #: Since version 3: `attempt` (1 for the first try of an occurrence,
-#: then one more for each retry) is part of the claim key.
+#: then one more for each retry) is part of the claim key; `outcome` is
+#: the real outcome of a run recorded `timeout`.
 HISTORY_TABLE = Table('cron_history', key='id')[
     Column('id', auto_increment=True),
     Column('task', key_size=100),
@@ -57,6 +58,9 @@ HISTORY_TABLE = Table('cron_history', key='id')[
     Column('runner'),
     Column('heartbeat', type='int64'),
     Column('attempt', type='int'),
+    # The real outcome of a run that went past its time limit (its status
+    # stays `timeout`): `success` counts for `alert_after`.
+    Column('outcome', key_size=20),
     Index(['task', 'schedule', 'fire_time', 'attempt'], unique=True),
     Index(['started']),
     # History pages filtered by task or status, newest first.

@@ -466,6 +466,9 @@ class Dispatcher(object):
         self.env = None
         self._spawn = spawn
         self._punctual = punctual   # a run claimed early waits for its time
+        #: `retry_lost(env, due, claim)` is told of a retry recorded
+        #: `skipped` or `missed`: the attempt before it was the last.
+        self.retry_lost = None
 
     def dispatch(self, env, dues, now, execute):
         """Claim `dues` (`agenda.Due`) in one transaction and start the
@@ -493,6 +496,9 @@ class Dispatcher(object):
                 env.log.warning('TracCron: %s at %s %s: %s', schedule.key,
                                 from_us(claim.fire_time), claim.status,
                                 claim.message)
+                if due.attempt > 1 and not due.told and \
+                        self.retry_lost is not None:
+                    self.retry_lost(env, due, claim)
             else:
                 run = TaskRun(schedule.task, schedule.task_id,
                               claim.schedule, schedule.args, claim.fire_time,

@@ -350,7 +350,7 @@ def interrupt(env, marks, now):
 
 
 def unretried_failures(env, tasks, since):
-    """The failed attempts of `tasks` that started after `since` (µs) and
+    """The failed attempts of `tasks` that ended after `since` (µs) and
     whose next attempt has no row: `[(task, schedule, fire_time, attempt,
     ended)]`."""
     if not tasks:
@@ -358,7 +358,9 @@ def unretried_failures(env, tasks, since):
     return env.db_query("""
         SELECT h.task, h.schedule, h.fire_time, h.attempt, h.ended
         FROM cron_history h
-        WHERE h.status='failure' AND h.started>=%%s AND h.task IN (%s)
+        WHERE (h.status='failure' OR h.status='timeout' AND
+               h.outcome='failure')
+          AND h.ended>=%%s AND h.task IN (%s)
           AND h.attempt IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM cron_history n
                           WHERE n.task=h.task AND n.schedule=h.schedule
@@ -425,17 +427,19 @@ def finish(env, id, ended, status, message='', started=None):
 
 
 def _write_outcomes(env, outcomes):
-    outcomes = sorted(outcomes, key=lambda o: o.args[-1])
-    by_id = dict((o.args[-1], o) for o in outcomes)
+    # The notes below go into copies: a transaction that fails and is
+    # tried again starts from the outcomes as they were.
+    by_id = dict((o.args[-1], list(o.args)) for o in outcomes)
+    outcome = dict((id, args[2]) for id, args in by_id.items())
     with env.db_transaction as db:
-        ids = list(by_id)
+        ids = sorted(by_id)
         for first in range(0, len(ids), _BATCH):
             chunk = ids[first:first + _BATCH]
             for id, ended, message in db("""
                     SELECT id, ended, message FROM cron_history
                     WHERE status='interrupted' AND id IN (%s)
                     """ % ', '.join(['%s'] * len(chunk)), chunk):
-                args = by_id[id].args
+                args = by_id[id]
                 env.log.warning('TracCron: run %d had been marked '
                                 'interrupted, and it ended after all: '
                                 '%s', id, args[2])
@@ -446,14 +450,14 @@ def _write_outcomes(env, outcomes):
                     SELECT id, started, message FROM cron_history
                     WHERE status='timeout' AND ended IS NULL AND id IN (%s)
                     """ % ', '.join(['%s'] * len(chunk)), chunk):
-                _after_timeout(by_id[id].args, started, message)
+                _after_timeout(by_id[id], started, message)
         db.cursor().executemany("""
             UPDATE cron_history SET
               started=COALESCE(%s, started), ended=%s,
-              status=%s, message=%s, heartbeat=%s
+              status=%s, message=%s, heartbeat=%s, outcome=%s
             WHERE id=%s AND (status IN ('running', 'interrupted') OR
               (status='timeout' AND ended IS NULL))
-            """, [o.args for o in outcomes])
+            """, [by_id[id][:5] + [outcome[id], id] for id in ids])
         for first in range(0, len(ids), _BATCH):
             chunk = ids[first:first + _BATCH]
             gone = set(chunk) - set(id for id, in db(
@@ -463,7 +467,7 @@ def _write_outcomes(env, outcomes):
                 env.log.warning('TracCron: run %d ended %s, but its row '
                                 'had been deleted meanwhile (Clear history '
                                 'or purge): its outcome is not in the '
-                                'history', id, by_id[id].args[2])
+                                'history', id, by_id[id][2])
 
 
 def _after_timeout(args, started, message):
@@ -630,14 +634,15 @@ def latest(env, tasks, limit, messages=True):
 
 def last_success(env, task):
     """When `task` last succeeded (µs: its end, or its scheduled time), or
-    `None`."""
+    `None`. A run past its time limit that succeeded in the end counts."""
     # The CASE keeps SQLite off the (status, id) index, which walks every
     # success of every task since this one's last: for a task overdue
     # behind 100,000 successes of others, 60 ms a query instead of
     # 0.02 ms on the (task, id) index.
     for ended, fire in env.db_query("""
             SELECT ended, fire_time FROM cron_history
-            WHERE task=%s AND CASE WHEN status='success' THEN 1 END=1
+            WHERE task=%s AND CASE WHEN status='success' OR
+              (status='timeout' AND outcome='success') THEN 1 END=1
             ORDER BY id DESC LIMIT 1
             """, (task,)):
         return ended or fire

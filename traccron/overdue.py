@@ -70,7 +70,7 @@ def tell_all(core, alerts):
         core.alert(alert)
 
 
-def _tell_in_worker(core, alerts):
+def tell_in_worker(core, alerts):
     """`tell_all` in a worker thread, which then gives back its database
     connection."""
     try:
@@ -229,4 +229,4 @@ class OverdueWatch(object):
             return []
 
     def _tell(self, core, alerts):
-        self._spawn('traccron-alerts', _tell_in_worker, core, alerts)
+        self._spawn('traccron-alerts', tell_in_worker, core, alerts)

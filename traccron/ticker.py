@@ -28,13 +28,14 @@ from trac.web.api import IRequestFilter
 
 from traccron import history
 from traccron.agenda import Agenda, plan_retry, retry_delay
+from traccron.alerts import Alert
 from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
                                  local_key, open_cached, registry_for,
                                  spawn_thread)
 from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
-from traccron.overdue import OverdueWatch
+from traccron.overdue import OverdueWatch, tell_in_worker
 from traccron.times import MINUTE, SECOND, from_us, now_us
 
 __all__ = ['Ticker', 'SystemClock', 'ensure_ticker', 'get_ticker',
@@ -45,11 +46,6 @@ CONFIG_CHECK = 5.0
 #: How long (seconds) before an occurrence the ticker wakes to claim it;
 #: the run then starts on the instant.
 LEAD = 0.05
-#: A ticker with a lead also learns how long claiming and starting a
-#: batch takes, and claims that much earlier again (twice the last
-#: batch's time, forgotten slowly), up to this many seconds: 1,000 runs
-#: due at one instant are then claimed and ready when it comes.
-AHEAD_MAX = 0.5
 #: First and longest wait (seconds) before occurrences whose claim the
 #: database refused are claimed again.
 CLAIM_RETRY_FIRST = 0.5
@@ -83,10 +79,11 @@ class Ticker(object):
         self._open_env = open_env
         self._config_check = config_check
         self._lead = int(lead * SECOND)
-        self._ahead = 0     # µs learned from the batches (with a lead)
         spawn = spawn or Workers().spawn
         self._dispatcher = Dispatcher(self.registry, spawn, self.clock,
                                       history.runner_id(), self.local_key)
+        self._dispatcher.retry_lost = self._retry_lost
+        self._spawn = spawn
         self._leases = LeaseWatch(self._dispatcher.runner)
         self._overdue = OverdueWatch(spawn)
         self._local_key = None
@@ -205,15 +202,13 @@ class Ticker(object):
         self._take_planned()
         # Occurrences are claimed `lead` ahead; their workers wait for the
         # instant, so that the claim's database time does not delay them.
-        horizon = now + self._lead + self._ahead
+        horizon = now + self._lead
         core = Core(env)
         while True:
             taken, popped = self.agenda.take(now, horizon, grace)
             try:
                 if dues or taken:
-                    began = _time.perf_counter()
                     self._dispatch(env, core, dues + taken, now, mono)
-                    self._learn(_time.perf_counter() - began)
             finally:
                 # The next occurrences are computed once the due ones have
                 # started (for 100 schedules this takes a few ms); one that
@@ -227,14 +222,6 @@ class Ticker(object):
         self._keep_house(env, config, now, mono)
         self._overdue.check(env, core, now, mono, self.runner)
         return self._deadline(config, now, mono) / SECOND
-
-    def _learn(self, elapsed):
-        """Claim the next batches earlier by twice what this one took
-        (`elapsed` seconds), and forget a long one slowly."""
-        if self._lead:
-            self._ahead = min(int(AHEAD_MAX * SECOND),
-                              max(int(2 * elapsed * SECOND),
-                                  int(self._ahead * 0.8)))
 
     def _notice_clock_jump(self, env, now, mono):
         if self._last_mono is not None:
@@ -275,8 +262,9 @@ class Ticker(object):
 
     def _plan_retry(self, env, schedule, run):
         """Plan the next attempt of `run`, which failed (in its worker
-        thread): it goes to the agenda through `_planned`, and
-        `run.retry_at` says when it runs (`None`: no retry)."""
+        thread): `run.retry_at` says when it runs (`None`: no retry).
+        Returns the function that hands it to the agenda, through
+        `_planned`, once the outcome of `run` is written."""
         retries, delay, longest = CronConfig(env).get_retries(run.task_id)
         run.retries = retries
         due = plan_retry(schedule, run.fire_time, run.attempt, retries,
@@ -284,11 +272,25 @@ class Ticker(object):
                                      self.uniform),
                          now_us(self.clock))
         if due is None:
-            return
+            return None
         if due.status == 'running':
             run.retry_at = due.at
-        self._planned.put(due)
-        self._wake.set()
+        else:
+            due.told = True     # the failure is final: its alert is raised
+
+        def release():
+            self._planned.put(due)
+            self._wake.set()
+        return release
+
+    def _retry_lost(self, env, due, claim):
+        """The retry `due` was recorded `skipped` or `missed` (`claim`):
+        the failure of the attempt before it is final, and told so, in a
+        worker (a slow mail server must not delay the occurrences)."""
+        alert = Alert('failure', due.schedule.task_id,
+                      'failed after %d attempts (attempt %d not made: %s)'
+                      % (due.attempt - 1, due.attempt, claim.message))
+        self._spawn('traccron-alerts', tell_in_worker, Core(env), [alert])
 
     def _take_planned(self):
         while True:
@@ -388,7 +390,7 @@ class Ticker(object):
             candidates.append(at(self._next_lease_check))
         nxt = self.agenda.next_fire()
         if nxt is not None:
-            candidates.append(nxt - self._lead - self._ahead)
+            candidates.append(nxt - self._lead)
         if self._config_check:
             candidates.append(now + int(self._config_check * SECOND))
         if self.agenda.pending:
