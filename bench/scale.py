@@ -73,7 +73,7 @@ def in_process(workdir, tasks, options, repeat):
     env = Environment(path)
 
     def first_tick():
-        scheduler._expression.cache_clear()
+        scheduler.clear_cache()
         ticker = Ticker(path, lambda: env, spawn=lambda *args: None,
                         config_check=None)
         started = time.perf_counter()
@@ -87,7 +87,7 @@ def in_process(workdir, tasks, options, repeat):
         times.append(elapsed)
     schedules = len(ticker.agenda)
     del ticker
-    scheduler._expression.cache_clear()
+    scheduler.clear_cache()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     ticker, _ = first_tick()
