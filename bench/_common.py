@@ -114,6 +114,27 @@ class TracCronBenchProbe(Component):
 '''
 
 
+def smoke_option(parser):
+    """Add `--smoke` to a benchmark's `parser`."""
+    parser.add_argument(
+        '--smoke', action='store_true',
+        help='a tiny run (a few tasks, a few seconds) that shows the '
+        'benchmark works: figures printed but not judged, '
+        'bench/results.json left alone')
+
+
+def apply_smoke(options, **sizes):
+    """With `--smoke`, replace the options' sizes by the tiny `sizes`
+    and leave bench/results.json alone. Returns `options`."""
+    if options.smoke:
+        for name, value in sizes.items():
+            setattr(options, name, value)
+        options.no_save = True
+        print('smoke run (tiny sizes): figures not judged, %s not written'
+              % os.path.relpath(RESULTS, ROOT))
+    return options
+
+
 def task_names(count, prefix='noop'):
     return ['%s_%05d' % (prefix, i) for i in range(count)]
 

@@ -135,7 +135,9 @@ def main():
     parser.add_argument('--tasks', type=int, default=2000)
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
+    bench.smoke_option(parser)
+    options = bench.apply_smoke(parser.parse_args(), tasks=20, seconds=3,
+                                repeat=1)
     tasks = bench.task_names(options.tasks, prefix='task')
     values = section(tasks)
 
