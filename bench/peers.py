@@ -25,7 +25,7 @@ under 'peers'.
 
 Run from the checkout: `.venv/bin/python bench/peers.py` (APScheduler,
 SQLAlchemy: `pip install -r bench/requirements.txt`; `--loads 100`,
-`--seconds N`, `--no-save`; `--smoke`: 5 jobs for 3 s, and only
+`--seconds N`, `--no-save`; `--smoke`: 5 jobs for 2 s, and only
 TracCron's side when APScheduler is not installed).
 """
 
@@ -95,6 +95,7 @@ def peer_child(store, url, schema, jobs, seconds, out):
     last = first + seconds - 1
     print('window %d %d' % (first, last), flush=True)
     time.sleep(max(0, last + 2 - time.time()))
+    scheduler.pause()  # no submission races the shutdown
     scheduler.shutdown(wait=True)
     # One job runs its instants one after the other (max_instances 1),
     # in the order they were submitted: the k-th start is the k-th
@@ -278,7 +279,7 @@ def main():
     if options.child:
         return peer_child(options.child, options.url, options.schema,
                           options.jobs, options.seconds, options.out)
-    bench.apply_smoke(options, loads=[5], seconds=3)
+    bench.apply_smoke(options, loads=[5], seconds=2)
 
     try:
         import apscheduler
@@ -294,7 +295,8 @@ def main():
     missing = bench.unavailable('postgres')
     if missing:
         print('PostgreSQL left out: %s' % missing)
-    print('APScheduler %s' % aps if aps else '')
+    if aps:
+        print('APScheduler %s' % aps)
 
     results = {}
     workdir = tempfile.mkdtemp(prefix='traccron-bench-')
