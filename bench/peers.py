@@ -256,7 +256,7 @@ def report(results, seconds):
                 line += '  ' + ', '.join(
                     '%s %s' % (peer.split(' ', 1)[1], _fmt_ratio(r))
                     for peer, r in figures['p99_ratio'].items())
-            print(line)
+            print(line.rstrip())
 
 
 def _fmt_ratio(ratio):

@@ -47,6 +47,20 @@ def test_benchmark_runs_in_smoke_mode_and_prints_figures(script):
     assert digest(RESULTS) == before
 
 
+@pytest.mark.timeout(120)
+def test_peers_smoke_runs_traccron_alone_without_apscheduler(tmp_path):
+    # A module that fails to import hides an installed APScheduler.
+    (tmp_path / 'apscheduler.py').write_text('raise ImportError("hidden")')
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'bench', 'peers.py'),
+         '--smoke'], cwd=ROOT, capture_output=True, text=True, timeout=110,
+        env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert 'peers left out: APScheduler is not installed' in result.stdout
+    assert 'traccron sqlite' in result.stdout
+    assert 'apscheduler memory' not in result.stdout
+
+
 def test_every_benchmark_is_found():
     names = [os.path.basename(p) for p in BENCHMARKS]
     assert 'peers.py' in names and 'scale_curve.py' in names
