@@ -31,6 +31,7 @@ TracCron's side when APScheduler is not installed).
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -76,6 +77,8 @@ def peer_child(store, url, schema, jobs, seconds, out):
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         jobstore = SQLAlchemyJobStore(url=url, tableschema=schema)
     scheduled = {}  # job id -> [scheduled instants, in submission order]
+    # APScheduler warns of each run it misses: the figures count them.
+    logging.getLogger('apscheduler').setLevel(logging.ERROR)
 
     def submitted(event):
         scheduled[event.job_id].extend(
