@@ -451,13 +451,13 @@ class Tickers(object):
 
 
 def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
-                      count_sql=False, label='traccron'):
+                      count_sql=0, label='traccron'):
     """Run `tasks` on the per-second schedule in `processes` cron ticker
     processes on the database `uri` for `seconds` whole seconds; return
     the figures of `run_figures` with the CPU µs per occurrence (every
-    process's user + system time over the window) and, with `count_sql`,
-    the SQL statements per occurrence counted in Trac's debug_sql log
-    over 3 more seconds."""
+    process's user + system time over the window) and, with `count_sql`
+    seconds, the SQL statements per occurrence counted in Trac's
+    debug_sql log over that many more seconds."""
     env_path = make_env(
         os.path.join(workdir, label), egg, uri, tasks=tasks,
         traccron=dict([('ticker_enabled', 'true')] +
@@ -468,14 +468,14 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
     try:
         _wait_for(lambda: os.path.exists(log), 60, tickers,
                   'no task ran within 60 s')
-        first = (int(time.time()) + 3) * S
+        first = (int(time.time()) + 2) * S
         last = first + (seconds - 1) * S
         time.sleep(max(0, first / S - time.time() - 0.5))
         cpu = tickers.cpu_seconds()
         time.sleep(max(0, last / S - time.time() + 0.5))
         cpu = tickers.cpu_seconds() - cpu
-        statements = sql_statements(env_path, tickers, processes) \
-            if count_sql else None
+        statements = sql_statements(env_path, tickers, processes,
+                                    count_sql) if count_sql else None
         time.sleep(1.5)  # the last runs finish
     finally:
         tickers.stop()
@@ -488,8 +488,8 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
                         cpu * S / figures['occurrences'], 1)})
     if count_sql:
         figures['sql_per_occurrence'] = None if statements is None else \
-            _round(statements / (3.0 * len(tasks)), 3)
-        figures['sql_counted_by'] = 'debug_sql log over 3 s'
+            _round(statements / (float(count_sql) * len(tasks)), 3)
+        figures['sql_counted_by'] = 'debug_sql log over %d s' % count_sql
     return figures
 
 

@@ -50,7 +50,7 @@ TARGETS = {
 PEERS = ('memory', 'sqlalchemy-sqlite', 'sqlalchemy-postgres')
 
 
-# -- APScheduler, in a process of its own ------------------------------------
+# -- APScheduler, in a process of its own -------------------------------------
 
 _started = {}  # job id -> [time.time() at the job's first line]
 
@@ -91,13 +91,14 @@ def peer_child(store, url, schema, jobs, seconds, out):
     names = bench.task_names(jobs)
     for name in names:
         _started[name], scheduled[name] = [], []
-        scheduler.add_job('__main__:peer_job', CronTrigger(second='*', timezone='UTC'),
+        scheduler.add_job('__main__:peer_job',
+                          CronTrigger(second='*', timezone='UTC'),
                           args=[name], id=name)
     scheduler.start()
-    first = int(time.time()) + 3
+    first = int(time.time()) + 2
     last = first + seconds - 1
     print('window %d %d' % (first, last), flush=True)
-    time.sleep(max(0, last + 2 - time.time()))
+    time.sleep(max(0, last + 1.5 - time.time()))
     scheduler.pause()  # no submission races the shutdown
     scheduler.shutdown(wait=True)
     # One job runs its instants one after the other (max_instances 1),
@@ -157,7 +158,7 @@ def apscheduler_workload(workdir, store, jobs, seconds, pg_uri=None):
     return figures
 
 
-# -- The comparison ------------------------------------------------------------
+# -- The comparison ----------------------------------------------------------
 
 def cases(load, aps, postgres):
     """(label, side, store or database, processes) of one load."""

@@ -15,16 +15,17 @@ CPU µs per occurrence (the processes' user + system time over the window
 / occurrences) and SQL statements per occurrence (counted in Trac's
 debug_sql log over 3 more seconds, turned on in trac.ini after the timed
 window so that its cost stays out of the lag; pg_stat_statements would
-need shared_preload_libraries, which a stock server lacks). Names the knee of each line: the
-highest load that holds the targets (0 missed, 0 dup, p99 <= 25 ms).
+need shared_preload_libraries, which a stock server lacks). Names the
+knee of each line: the highest load that holds the targets (0 missed,
+0 dup, p99 <= 25 ms).
 Writes bench/results.json under 'scale_curve' and the plot
 bench/scale_curve.png (p99 lag against load, log scales; needs
 matplotlib, see bench/requirements.txt).
 
 Run from the checkout: `.venv/bin/python bench/scale_curve.py`
 (`--loads 100 300`, `--processes 1`, `--db sqlite`, `--seconds N`
-(default 20), `--no-save`; `--smoke`: 5 tasks in 2 processes for 2 s,
-no plot).
+(default 20), `--sql-seconds N` (default 3, 0: no count), `--no-save`;
+`--smoke`: 5 tasks in 2 processes for 2 s, SQL over 1 s, no plot).
 """
 
 import argparse
@@ -95,10 +96,14 @@ def main():
     parser.add_argument('--db', action='append',
                         choices=['sqlite', 'postgres'])
     parser.add_argument('--seconds', type=int, default=20)
+    parser.add_argument('--sql-seconds', type=int, default=3,
+                        help='how long SQL statements are counted after '
+                        'each point (0: not at all)')
     parser.add_argument('--no-save', action='store_true')
     bench.smoke_option(parser)
     options = bench.apply_smoke(parser.parse_args(), loads=[5],
-                                processes=[2], seconds=2)
+                                processes=[2], seconds=2,
+                                sql_seconds=1)
 
     curve, skipped = {}, {}
     workdir = tempfile.mkdtemp(prefix='traccron-bench-')
@@ -118,7 +123,8 @@ def main():
                     with bench.fresh_database(database) as uri:
                         curve[name][str(load)] = bench.traccron_workload(
                             workdir, egg, uri, bench.task_names(load),
-                            processes, options.seconds, count_sql=True,
+                            processes, options.seconds,
+                            count_sql=options.sql_seconds,
                             label='%s-%d-%d' % (database, processes, load))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -132,7 +138,7 @@ def main():
         for load, figures in points.items():
             print('%s %8s  %s' % (
                 bench.figures_line('%s, %s tasks' % (name, load), figures),
-                bench._fmt(figures['sql_per_occurrence']),
+                bench._fmt(figures.get('sql_per_occurrence')),
                 'n/j' if options.smoke else
                 'yes' if holds(figures) else 'no'))
     if not options.smoke:
@@ -143,7 +149,8 @@ def main():
         bench.save('scale_curve', {
             'seconds': options.seconds, 'targets': TARGETS,
             'skipped': skipped, 'curve': curve, 'knee': knees,
-            'sql_counted_by': 'debug_sql log over 3 s after the window'})
+            'sql_counted_by': 'debug_sql log over %d s after the window'
+            % options.sql_seconds})
         plot(curve, PLOT)
     return 0
 
