@@ -34,8 +34,11 @@ TESTFLAGS ?=
 test: $(VENV)/.installed
 	$(PY) -m pytest -n 4 -p no:logging -rsP $(TESTFLAGS) tests
 
-# Every bench/*.py is a benchmark except the helpers (bench/_*.py).
+# Every bench/*.py is a benchmark except the helpers (bench/_*.py); the
+# bench-only packages (APScheduler, SQLAlchemy, matplotlib) come first.
+# Each benchmark takes --smoke (tests/test_bench_smoke.py runs them so).
 bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -r bench/requirements.txt
 	for b in bench/*.py; do \
 	  case $$(basename $$b) in _*) continue;; esac; \
 	  echo "== $$b"; $(PY) $$b || exit 1; \

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import time
 import urllib.request
@@ -27,7 +28,8 @@ for _path in (ROOT, os.path.join(ROOT, 'tests')):
         sys.path.insert(0, _path)
 
 from databases import fresh_database, unavailable  # noqa: E402,F401
-from tracd import Tracd, build_egg, init_env  # noqa: E402,F401
+from tracd import (BIN, Tracd, build_egg, clean_environ,  # noqa: E402,F401
+                   init_env, terminate)
 
 RESULTS = os.path.join(ROOT, 'bench', 'results.json')
 S = 1000000
@@ -112,6 +114,27 @@ class TracCronBenchProbe(Component):
         }).encode('utf-8')
         req.send(body, 'application/json')
 '''
+
+
+def smoke_option(parser):
+    """Add `--smoke` to a benchmark's `parser`."""
+    parser.add_argument(
+        '--smoke', action='store_true',
+        help='a tiny run (a few tasks, a few seconds) that shows the '
+        'benchmark works: figures printed but not judged, '
+        'bench/results.json left alone')
+
+
+def apply_smoke(options, **sizes):
+    """With `--smoke`, replace the options' sizes by the tiny `sizes`
+    and leave bench/results.json alone. Returns `options`."""
+    if options.smoke:
+        for name, value in sizes.items():
+            setattr(options, name, value)
+        options.no_save = True
+        print('smoke run (tiny sizes): figures not judged, %s not written'
+              % os.path.relpath(RESULTS, ROOT))
+    return options
 
 
 def task_names(count, prefix='noop'):
@@ -355,3 +378,155 @@ def _bench_row(i, tasks, statuses, fire):
     return (tasks[i % len(tasks)], 'daily', fire, fire,
             fire + 1_500_000 + i % 7 * 100_000, status, message,
             'host:%d' % (i % 3), fire)
+
+
+# The per-second workload that peers.py and scale_curve.py share: N tasks
+# on `0/1 * * * * ?` run by `trac-admin ENV cron ticker` processes. Lag is
+# the first line of the task (time.time() at the start of wake_up) minus
+# the scheduled instant, as for the peers.
+
+EVERY_SECOND = '0/1 * * * * ?'
+SQL_LINE = b'] DEBUG: SQL: '  # trac.db.util.IterableCursor, debug_sql
+
+
+def run_figures(runs, names, first, last, step=1):
+    """Figures of `runs` [(name, fire µs, started µs)] for the
+    per-`step`-second occurrences of `names` in [`first`, `last`] (µs):
+    lag p50/p99/max (ms, first start of each occurrence), missed (never
+    started), duplicate (started more than once)."""
+    fires = range(-(-first // (step * S)) * step * S, last + 1, step * S)
+    expected = set((n, f) for n in names for f in fires)
+    starts = {}
+    for name, fire, started in runs:
+        if (name, fire) in expected:
+            starts.setdefault((name, fire), []).append(started)
+    lags = [(min(s) - key[1]) / 1000.0 for key, s in starts.items()]
+    return {'occurrences': len(expected),
+            'missed': len(expected) - len(starts),
+            'duplicate': sum(len(s) - 1 for s in starts.values()),
+            'lag_ms': {'p50': _round(percentile(lags, 50)),
+                       'p99': _round(percentile(lags, 99)),
+                       'max': _round(max(lags) if lags else None)}}
+
+
+def figures_line(label, figures):
+    """One line of the lag table (see `figures_header`)."""
+    lag = figures['lag_ms']
+    return '%-34s %8s %8s %8s %7d %5d %9s' % (
+        label, _fmt(lag['p50']), _fmt(lag['p99']), _fmt(lag['max']),
+        figures['missed'], figures['duplicate'],
+        _fmt(figures.get('cpu_us_per_occurrence')))
+
+
+def figures_header():
+    return '%-34s %8s %8s %8s %7s %5s %9s' % (
+        'case', 'p50 ms', 'p99 ms', 'max ms', 'missed', 'dup',
+        'CPU µs/occ')
+
+
+class Tickers(object):
+    """`trac-admin ENV cron ticker` processes sharing one environment."""
+
+    def __init__(self, env_path, log_dir, count):
+        self.procs = []
+        for i in range(count):
+            log = open(os.path.join(log_dir, 'ticker-%d.log' % i), 'wb')
+            proc = subprocess.Popen(
+                [os.path.join(BIN, 'trac-admin'), env_path, 'cron',
+                 'ticker'], stdout=log, stderr=subprocess.STDOUT,
+                env=clean_environ(), cwd='/')
+            proc.log = log
+            self.procs.append(proc)
+
+    def cpu_seconds(self):
+        return sum(cpu_seconds(p.pid) for p in self.procs)
+
+    def alive(self):
+        return all(p.poll() is None for p in self.procs)
+
+    def stop(self):
+        for proc in self.procs:
+            terminate(proc, 30)
+            proc.log.close()
+
+
+def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
+                      count_sql=0, label='traccron'):
+    """Run `tasks` on the per-second schedule in `processes` cron ticker
+    processes on the database `uri` for `seconds` whole seconds; return
+    the figures of `run_figures` with the CPU µs per occurrence (every
+    process's user + system time over the window) and, with `count_sql`
+    seconds, the SQL statements per occurrence counted in Trac's
+    debug_sql log over that many more seconds."""
+    env_path = make_env(
+        os.path.join(workdir, label), egg, uri, tasks=tasks,
+        traccron=dict([('ticker_enabled', 'true')] +
+                      [('%s.cron' % t, EVERY_SECOND) for t in tasks]),
+        log_level='WARNING', probe=False)
+    log = os.path.join(env_path, 'executions.log')
+    tickers = Tickers(env_path, workdir, processes)
+    try:
+        _wait_for(lambda: os.path.exists(log), 60, tickers,
+                  'no task ran within 60 s')
+        first = (int(time.time()) + 2) * S
+        last = first + (seconds - 1) * S
+        time.sleep(max(0, first / S - time.time() - 0.5))
+        cpu = tickers.cpu_seconds()
+        time.sleep(max(0, last / S - time.time() + 0.5))
+        cpu = tickers.cpu_seconds() - cpu
+        statements = sql_statements(env_path, tickers, processes,
+                                    count_sql) if count_sql else None
+        time.sleep(1.5)  # the last runs finish
+    finally:
+        tickers.stop()
+    runs = [(t, fire, started) for t, fire, started, _ in executions(
+        env_path)]
+    figures = run_figures(runs, tasks, first, last)
+    figures.update({'tasks': len(tasks), 'processes': processes,
+                    'seconds': seconds,
+                    'cpu_us_per_occurrence': _round(
+                        cpu * S / figures['occurrences'], 1)})
+    if count_sql:
+        figures['sql_per_occurrence'] = None if statements is None else \
+            _round(statements / (float(count_sql) * len(tasks)), 3)
+        figures['sql_counted_by'] = 'debug_sql log over %d s' % count_sql
+    return figures
+
+
+def _wait_for(condition, timeout, tickers, message):
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline or not tickers.alive():
+            raise RuntimeError(message)
+        time.sleep(0.1)
+
+
+def sql_statements(env_path, tickers, processes, window=3):
+    """Turn on `[trac] debug_sql` in trac.ini (each ticker reloads the
+    environment within its 5 s trac.ini check), then count the statements
+    logged over `window` whole seconds; `None` when none was logged
+    within 20 s."""
+    ini = os.path.join(env_path, 'conf', 'trac.ini')
+    parser = configparser.RawConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(ini)
+    parser.set('trac', 'debug_sql', 'true')
+    parser.set('logging', 'log_level', 'DEBUG')
+    with open(ini, 'w') as f:
+        parser.write(f)
+    trac_log = os.path.join(env_path, 'log', 'trac.log')
+
+    def logged():
+        with open(trac_log, 'rb') as f:
+            return f.read().count(SQL_LINE)
+    try:
+        _wait_for(lambda: logged() > 0, 20, tickers, '')
+    except RuntimeError:
+        return None
+    # The first process logs SQL: the others follow within 5 s.
+    time.sleep(6 if processes > 1 else 0.5)
+    start = int(time.time()) + 1
+    time.sleep(start - time.time())
+    before = logged()
+    time.sleep(start + window - time.time())
+    return logged() - before

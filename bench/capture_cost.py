@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 
-from _common import save  # sets sys.path for traccron and tests
+# _common sets sys.path for traccron and tests.
+from _common import apply_smoke, save, smoke_option
 
 from trac.core import Component, implements
 from trac.env import Environment
@@ -80,7 +81,8 @@ def main():
     parser.add_argument('--runs', type=int, default=300)
     parser.add_argument('--lines', type=int, default=100)
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
+    smoke_option(parser)
+    options = apply_smoke(parser.parse_args(), runs=20, lines=10)
     path = tempfile.mkdtemp(prefix='traccron-bench-')
     try:
         env = Environment(os.path.join(path, 'env'), create=True, options=[

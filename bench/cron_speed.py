@@ -180,7 +180,12 @@ def main(argv=None):
     parser.add_argument('--calls', type=int, default=10000)
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--no-save', action='store_true')
+    parser.add_argument('--smoke', action='store_true',
+                        help='a few calls: figures printed but not judged, '
+                        'bench/results.json left alone')
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.calls, args.repeat, args.no_save = 30, 1, True
     rows = run(args.calls, args.repeat)
     print_table(rows, args.calls, args.repeat)
     if not args.no_save:

@@ -28,7 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from _common import fill_history  # noqa: E402
+from _common import apply_smoke, fill_history, smoke_option  # noqa: E402
 from trac.env import Environment  # noqa: E402
 from trac.perm import PermissionSystem  # noqa: E402
 from trac.test import MockRequest  # noqa: E402
@@ -84,8 +84,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--rows', type=int, default=1_000_000)
     parser.add_argument('--repeat', type=int, default=7)
+    parser.add_argument('--deep-page', type=int, default=1000,
+                        help='the far page rendered (default 1000)')
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
+    smoke_option(parser)
+    options = apply_smoke(parser.parse_args(), rows=2000, repeat=1,
+                          deep_page=2)
     ticker.ensure_ticker = lambda env: None  # no thread: a page, no more
 
     workdir = tempfile.mkdtemp(prefix='traccron-bench-')
@@ -94,14 +98,15 @@ def main():
         env = make_env(os.path.join(workdir, 'env'), options.rows)
         print('%d rows inserted in %.1f s' % (
             options.rows, time.perf_counter() - started))
+        deep = str(options.deep_page)
         cases = [
             ('page 1', {}),
-            ('page 1000', {'page': '1000'}),
-            ('page 1000, status=failure', {'status': 'failure',
-                                           'page': '1000'}),
+            ('page %s' % deep, {'page': deep}),
+            ('page %s, status=failure' % deep, {'status': 'failure',
+                                                'page': deep}),
             ('page 1, task=heart_beat', {'task': 'heart_beat'}),
-            ('page 1000, task=heart_beat', {'task': 'heart_beat',
-                                            'page': '1000'}),
+            ('page %s, task=heart_beat' % deep, {'task': 'heart_beat',
+                                                 'page': deep}),
         ]
         figures = {'rows': options.rows, 'page_size': PAGE_SIZE,
                    'database': 'sqlite', 'target_ms': 100}

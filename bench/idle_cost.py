@@ -44,7 +44,8 @@ def main():
     parser.add_argument('--seconds', type=int, default=60)
     parser.add_argument('--tasks', type=int, default=100)
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
+    bench.smoke_option(parser)
+    options = bench.apply_smoke(parser.parse_args(), seconds=3, tasks=5)
     tasks = bench.task_names(options.tasks)
     seconds = options.seconds
 

@@ -24,8 +24,8 @@ import statistics
 import tempfile
 import time
 
-from _common import (fill_history, percentile, save, task_names,
-                     tasks_plugin)
+from _common import (apply_smoke, fill_history, percentile, save,
+                     smoke_option, task_names, tasks_plugin)
 
 from trac.env import Environment
 from trac.perm import PermissionSystem
@@ -86,7 +86,9 @@ def main():
     parser.add_argument('--rows', type=int, default=1_000_000)
     parser.add_argument('--repeat', type=int, default=21)
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
+    smoke_option(parser)
+    options = apply_smoke(parser.parse_args(), tasks=5, rows=2000,
+                          repeat=1)
     ticker.ensure_ticker = lambda env: None  # no thread: a page, no more
 
     workdir = tempfile.mkdtemp(prefix='traccron-bench-')

@@ -87,7 +87,8 @@ def main():
                         help='call gc.freeze() in tracd once Trac is '
                         'loaded (a deployment option; not saved)')
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
+    bench.smoke_option(parser)
+    options = bench.apply_smoke(parser.parse_args(), tasks=3, seconds=3)
     tasks = bench.task_names(options.tasks)
 
     workdir = tempfile.mkdtemp(prefix='traccron-bench-')

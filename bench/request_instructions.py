@@ -18,7 +18,8 @@ of the throughput without, i.e. instructions without / with >= 0.98.
 Prints figures; not a test.
 
 Run from the checkout: `.venv/bin/python bench/request_instructions.py`
-(`--requests N`, `--no-save`). Needs valgrind (Debian package).
+(`--requests N`, `--no-save`). Needs valgrind (Debian package), except
+with `--smoke`, which times the requests without it.
 """
 
 import argparse
@@ -39,7 +40,7 @@ TARGET_RATIO = 0.98
 
 # Dispatches requests in-process through Trac's WSGI entry point.
 DISPATCH = '''
-import io, sys
+import io, sys, time
 from trac.web.main import dispatch_request
 path, n = sys.argv[1], int(sys.argv[2])
 def call():
@@ -56,8 +57,12 @@ def call():
                             (lambda data: None))
     b''.join(body)
     assert status[0].startswith('200'), status
-for _ in range(2 + n):  # two to warm up: templates, caches, the ticker
+for _ in range(2):  # warm up: templates, caches, the ticker
     call()
+started = time.perf_counter_ns()
+for _ in range(n):
+    call()
+print(time.perf_counter_ns() - started)  # what --smoke reads
 '''
 
 
@@ -74,13 +79,29 @@ def instructions(script, env_path, requests, out_dir):
     return int(found.group(1))
 
 
+def nanoseconds(script, env_path, requests, out_dir):
+    """The wall time of the requests after the warm-up, without valgrind
+    (ns): what `--smoke` measures, since one callgrind run of Trac takes a
+    minute or two."""
+    proc = subprocess.run([sys.executable, script, env_path, str(requests)],
+                          check=True, capture_output=True, text=True,
+                          env=clean_environ())
+    return int(proc.stdout.split()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--requests', type=int, default=20)
     parser.add_argument('--tasks', type=int, default=100)
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
-    if not shutil.which('valgrind'):
+    bench.smoke_option(parser)
+    options = bench.apply_smoke(parser.parse_args(), requests=2, tasks=5)
+    count, unit = instructions, 'instructions'
+    if options.smoke:
+        print('smoke: callgrind left out (a minute or more per run); wall '
+              'time of the same requests without valgrind instead')
+        count, unit = nanoseconds, 'ns (wall, no valgrind)'
+    elif not shutil.which('valgrind'):
         print('valgrind is not installed: apt-get install valgrind')
         return 1
     tasks = bench.task_names(options.tasks)
@@ -102,8 +123,8 @@ def main():
         runs = [(name, n) for name in paths for n in (0, options.requests)]
         with ThreadPoolExecutor(2) as pool:
             counts = dict(zip(runs, pool.map(
-                lambda run: instructions(script, paths[run[0]], run[1],
-                                         workdir), runs)))
+                lambda run: count(script, paths[run[0]], run[1], workdir),
+                runs)))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     per_request = dict(
@@ -119,16 +140,17 @@ def main():
         'target_ratio': TARGET_RATIO,
         'target_met': ratio >= TARGET_RATIO,
     }
-    print('callgrind, %d requests of /wiki/WikiStart after a warm-up '
-          '(%.0f s)' % (options.requests, time.time() - started))
+    print('%s, %d requests of /wiki/WikiStart after a warm-up '
+          '(%.0f s)' % ('wall time' if options.smoke else 'callgrind',
+                        options.requests, time.time() - started))
     for name in ('with', 'without'):
-        print('%-26s %14s instructions per request' % (
+        print('%-26s %14s %s per request' % (
             'tracd %s the plugin' % name,
-            '{:,.0f}'.format(per_request[name])))
-    print('throughput with/without (instructions without/with): %.4f '
+            '{:,.0f}'.format(per_request[name]), unit))
+    print('throughput with/without (%s without/with): %.4f '
           '(the plugin costs %.2f%% of a request)' % (
-              ratio, 100.0 * (per_request['with'] / per_request['without']
-                              - 1)))
+              unit.split()[0], ratio,
+              100.0 * (per_request['with'] / per_request['without'] - 1)))
     print('target >= %.2f; target met: %s' % (TARGET_RATIO,
                                                figures['target_met']))
     if not options.no_save:

@@ -80,7 +80,9 @@ def main():
     parser.add_argument('--rounds', type=int, default=8)
     parser.add_argument('--tasks', type=int, default=100)
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
+    bench.smoke_option(parser)
+    options = bench.apply_smoke(parser.parse_args(), seconds=1, rounds=1,
+                                tasks=5)
     tasks = bench.task_names(options.tasks)
     tool = 'wrk' if shutil.which('wrk') else 'python'
     load = load_wrk if tool == 'wrk' else load_python

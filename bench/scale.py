@@ -73,7 +73,7 @@ def in_process(workdir, tasks, options, repeat):
     env = Environment(path)
 
     def first_tick():
-        scheduler._expression.cache_clear()
+        scheduler.clear_cache()
         ticker = Ticker(path, lambda: env, spawn=lambda *args: None,
                         config_check=None)
         started = time.perf_counter()
@@ -87,7 +87,7 @@ def in_process(workdir, tasks, options, repeat):
         times.append(elapsed)
     schedules = len(ticker.agenda)
     del ticker
-    scheduler._expression.cache_clear()
+    scheduler.clear_cache()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     ticker, _ = first_tick()
@@ -135,7 +135,9 @@ def main():
     parser.add_argument('--tasks', type=int, default=2000)
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--no-save', action='store_true')
-    options = parser.parse_args()
+    bench.smoke_option(parser)
+    options = bench.apply_smoke(parser.parse_args(), tasks=20, seconds=3,
+                                repeat=1)
     tasks = bench.task_names(options.tasks, prefix='task')
     values = section(tasks)
 

@@ -148,7 +148,12 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--old', action='store_true')
     parser.add_argument('--no-save', action='store_true')
+    parser.add_argument('--smoke', action='store_true',
+                        help='small values: figures printed but not '
+                        'judged, bench/results.json left alone')
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.sizes, args.repeat, args.no_save = [1000, 2000], 1, True
     rows = run(args.sizes, args.repeat, args.old)
     print_table(rows, args.sizes, args.repeat)
     if not args.no_save:

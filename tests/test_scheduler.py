@@ -22,7 +22,8 @@ import pytest
 
 from traccron.core import Core
 from traccron.scheduler import (DailyScheduler, HourlyScheduler,
-                                MonthlyScheduler, WeeklyScheduler, _number)
+                                MonthlyScheduler, WeeklyScheduler, _number,
+                                clear_cache)
 
 from support import FakeClock, StubTask, fire_times, make_stub, run_ticker
 
@@ -391,3 +392,15 @@ def test_the_parse_benchmark_reports_ratios():
         assert re.search(r'^%s .* ms +1\.0x .* ms +\d+\.\dx$'
                          % re.escape(shape), result.stdout, re.M), \
             result.stdout
+
+
+def test_clear_cache_makes_the_next_compile_start_cold():
+    env = make_stub(config={'timezone': 'UTC'})
+    daily = DailyScheduler(env)
+    first = daily.compile('21h19', UTC)
+    assert daily.compile('21h19', UTC) is first
+    clear_cache()
+    again = daily.compile('21h19', UTC)
+    assert again is not first
+    assert again.next_after(datetime(YEAR, 1, 5, tzinfo=UTC)) == \
+        first.next_after(datetime(YEAR, 1, 5, tzinfo=UTC))

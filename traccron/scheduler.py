@@ -136,6 +136,14 @@ def _expression(text, tz):
     return CronExpression(text, tz)
 
 
+def clear_cache():
+    """Forget the compiled expressions kept between compilations, so that
+    the next compile of every value starts cold. A test and benchmark
+    hook: the scheduler never needs it (a cached expression is immutable
+    and keyed by its text and zone)."""
+    _expression.cache_clear()
+
+
 class HourlyScheduler(_SchedulerTypeBase):
     """Fires every hour at the given minute."""
 
