@@ -25,7 +25,8 @@ matplotlib, see bench/requirements.txt).
 Run from the checkout: `.venv/bin/python bench/scale_curve.py`
 (`--loads 100 300`, `--processes 1`, `--db sqlite`, `--seconds N`
 (default 20), `--sql-seconds N` (default 3, 0: no count), `--no-save`;
-`--smoke`: 5 tasks in 2 processes for 2 s, SQL over 1 s, no plot).
+`--smoke`: 5 tasks in 2 processes on SQLite for 2 s, SQL over 1 s, no
+plot).
 """
 
 import argparse
@@ -103,7 +104,7 @@ def main():
     bench.smoke_option(parser)
     options = bench.apply_smoke(parser.parse_args(), loads=[5],
                                 processes=[2], seconds=2,
-                                sql_seconds=1)
+                                sql_seconds=1, db=['sqlite'])
 
     curve, skipped = {}, {}
     workdir = tempfile.mkdtemp(prefix='traccron-bench-')

@@ -26,6 +26,16 @@ def database(request):
         yield request.param, uri
 
 
+@pytest.fixture(params=['sqlite', 'postgres'])
+def sqlite_or_postgres(request):
+    """(kind, URI) of a fresh database on SQLite and PostgreSQL in turn,
+    for the longer real-process tests (MariaDB shares PostgreSQL's
+    locking of the claim; tests/test_cluster.py runs it too)."""
+    skip_unless(request.param)
+    with fresh_database(request.param) as uri:
+        yield request.param, uri
+
+
 @pytest.fixture
 def db_uri(database):
     """The URI of `database`."""

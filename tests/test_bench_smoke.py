@@ -13,6 +13,7 @@ printed, never judged, and bench/results.json is left alone."""
 
 import glob
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -47,6 +48,13 @@ def test_benchmark_runs_in_smoke_mode_and_prints_figures(script):
     assert digest(RESULTS) == before
 
 
+def apscheduler_installed():
+    return importlib.util.find_spec('apscheduler') is not None
+
+
+@pytest.mark.skipif(not apscheduler_installed(), reason='APScheduler is not '
+                    'installed: the smoke run of peers.py above is the run '
+                    'without it')
 @pytest.mark.timeout(120)
 def test_peers_smoke_runs_traccron_alone_without_apscheduler(tmp_path):
     # A module that fails to import hides an installed APScheduler.

@@ -16,9 +16,7 @@ import collections
 import os
 import time
 
-import pytest
 
-from databases import skip_unless, fresh_database
 from test_cluster import Cluster, make_cluster_env
 from support import wait_for
 from tracd import PLUGIN_HEAD, S, occurrences, report
@@ -41,13 +39,6 @@ class FirstTryFails(PluginTask):
 '''
 
 
-@pytest.fixture(params=['sqlite', 'postgres'])
-def uri(request):
-    skip_unless(request.param)
-    with fresh_database(request.param) as uri:
-        yield request.param, uri
-
-
 def started(env_path):
     """How many tickers have logged their start."""
     path = os.path.join(env_path, 'log', 'trac.log')
@@ -64,8 +55,8 @@ def attempts(env_path):
 
 
 def test_each_attempt_of_each_occurrence_runs_once_among_four_processes(
-        tmp_path, egg, uri):
-    kind, uri = uri
+        tmp_path, egg, sqlite_or_postgres):
+    kind, uri = sqlite_or_postgres
     env = make_cluster_env(tmp_path, egg, uri, {
         'timezone': 'UTC',
         'first_try_fails.cron': '0/1 * * * * ?',

@@ -131,9 +131,9 @@ def test_three_processes_raise_overdue_and_recovered_once(tmp_path, egg,
     env.shutdown()
 
 
-def test_overdue_and_recovered_once_across_a_restart_of_all(tmp_path, egg,
-                                                            database):
-    kind, uri = database
+def test_overdue_and_recovered_once_across_a_restart_of_all(
+        tmp_path, egg, sqlite_or_postgres):
+    kind, uri = sqlite_or_postgres
     env = overdue_env(tmp_path, egg, uri)
     cluster = Cluster(env.path, tmp_path).start_all(3)
     assert told(env, 'overdue')
