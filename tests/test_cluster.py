@@ -137,7 +137,7 @@ def test_four_processes_run_each_occurrence_once(tmp_path, egg, database):
     cluster = Cluster(env.path, tmp_path).start_all(4)
     time.sleep(5)  # all four are up and ticking
     window_start = int(time.time()) * S + S
-    time.sleep(60)
+    time.sleep(40)
     window_end = int(time.time()) * S - 2 * S
     codes = cluster.stop()
     assert codes == [0, 0, 0, 0]
@@ -214,7 +214,7 @@ def test_killed_processes_leave_interrupted_rows_and_no_gap(tmp_path, egg,
     window_start = int(time.time()) * S + S
     kills = []
     for _ in range(5):
-        time.sleep(10)
+        time.sleep(6)
         # Kill a process in the middle of a run (every_two sleeps 1.5 s of
         # each 2 s), so that there is a run to record as interrupted.
         pid = None
