@@ -22,6 +22,7 @@ raised on the way escapes: an alert is told, never the cause of a
 lost run."""
 
 import logging
+import threading
 
 from traccron.notification import notify_alert
 from traccron.times import now_us
@@ -58,6 +59,22 @@ def failure_message(run):
     if run.attempt > 1:
         return 'failed after %d attempts: %s' % (run.attempt, reason)
     return 'failed: %s' % reason
+
+
+def tell_all(core, alerts):
+    """Tell each of `alerts` to the listeners and subscribers of `core`
+    (a `traccron.core.Core`)."""
+    for alert in alerts:
+        core.alert(alert)
+
+
+def tell_in_worker(core, alerts):
+    """`tell_all` in a worker thread, which then gives back its database
+    connection."""
+    try:
+        tell_all(core, alerts)
+    finally:
+        core.env.shutdown(threading.get_ident())
 
 
 def raise_alert(env, alert, listeners):

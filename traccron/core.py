@@ -343,14 +343,8 @@ def tell_timeout(env, run, message):
     """Raise the `timeout` alert of `run`, which went past its time limit
     (the run registry calls it), in a thread of its own: a slow mail
     server must not hold back the registry, which heartbeats the runs."""
-    alert = alerts.Alert('timeout', run.task_id, message, run=run)
-
-    def tell():
-        try:
-            Core(env).alert(alert)
-        finally:
-            env.shutdown(threading.get_ident())
-    spawn_thread('traccron-alert', tell)
+    spawn_thread('traccron-alert', alerts.tell_in_worker, Core(env),
+                 [alerts.Alert('timeout', run.task_id, message, run=run)])
 
 
 dispatcher.tell_timeout = tell_timeout

@@ -19,10 +19,9 @@ database, whichever noticed first, and a restart raises nothing again.
 An alert is told after its row is committed: a process killed between
 the two loses it (at most once, never twice)."""
 
-import threading
 
 from traccron import history
-from traccron.alerts import Alert
+from traccron.alerts import Alert, tell_all, tell_in_worker
 from traccron.config import CronConfig, or_default
 from traccron.present import duration, stamp, zone_name
 from traccron.times import SECOND, seconds
@@ -61,22 +60,6 @@ def check(env, core, now, runner, tell=None):
     if raised:
         (tell or tell_all)(core, raised)
     return raised
-
-
-def tell_all(core, alerts):
-    """Tell each of `alerts` to the listeners and subscribers of
-    `core`."""
-    for alert in alerts:
-        core.alert(alert)
-
-
-def tell_in_worker(core, alerts):
-    """`tell_all` in a worker thread, which then gives back its database
-    connection."""
-    try:
-        tell_all(core, alerts)
-    finally:
-        core.env.shutdown(threading.get_ident())
 
 
 def task_ids(core):

@@ -28,14 +28,14 @@ from trac.web.api import IRequestFilter
 
 from traccron import history
 from traccron.agenda import Agenda, plan_retry, retry_delay
-from traccron.alerts import Alert
+from traccron.alerts import Alert, tell_in_worker
 from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
                                  local_key, open_cached, registry_for,
                                  spawn_thread)
 from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
-from traccron.overdue import OverdueWatch, tell_in_worker
+from traccron.overdue import OverdueWatch
 from traccron.times import MINUTE, SECOND, from_us, now_us
 
 __all__ = ['Ticker', 'SystemClock', 'ensure_ticker', 'get_ticker',
