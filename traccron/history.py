@@ -40,6 +40,10 @@ STATUSES = ('running', 'success', 'failure', 'skipped', 'missed',
             'interrupted', 'timeout')
 
 
+#: The rows of the runs going on, in SQL: what `is_going` tells of one.
+GOING = "(status='running' OR (status='timeout' AND ended IS NULL))"
+
+
 def is_going(status, ended):
     """Whether a row of `status` and `ended` is a run going on. A run
     past its time limit is recorded `timeout` at once, while it goes on
@@ -300,11 +304,9 @@ def running_counts(db, runner):
     """Return `{task: (running anywhere, running in process `runner`)}`;
     `db` is a connection or an environment."""
     counts = {}
-    for task, row_runner, n in getattr(db, 'db_query', db)("""
-            SELECT task, runner, COUNT(*) FROM cron_history
-            WHERE status='running' OR (status='timeout' AND ended IS NULL)
-            GROUP BY task, runner
-            """):
+    for task, row_runner, n in getattr(db, 'db_query', db)(
+            "SELECT task, runner, COUNT(*) FROM cron_history WHERE " +
+            GOING + " GROUP BY task, runner"):
         total, mine = counts.get(task, (0, 0))
         counts[task] = (total + n, mine + (n if row_runner == runner else 0))
     return counts
@@ -313,11 +315,8 @@ def running_counts(db, runner):
 def running_rows(env):
     """Return `[(id, runner, heartbeat)]` of the runs going on (past
     their time limit or not)."""
-    return env.db_query("""
-        SELECT id, runner, heartbeat FROM cron_history
-        WHERE status='running' OR (status='timeout' AND ended IS NULL)
-        ORDER BY id
-        """)
+    return env.db_query("SELECT id, runner, heartbeat FROM cron_history "
+                        "WHERE " + GOING + " ORDER BY id")
 
 
 def interrupt(env, marks, now):
@@ -329,21 +328,14 @@ def interrupt(env, marks, now):
     marked = []
     with env.db_transaction as db:
         cursor = db.cursor()
+        mark = ("UPDATE cron_history SET status='interrupted', ended=%s, "
+                "message=%s WHERE id=%s AND " + GOING)
         for id, beat, message in sorted(marks, key=lambda m: m[0]):
             if beat is None:
-                cursor.execute("""
-                    UPDATE cron_history SET status='interrupted', ended=%s,
-                      message=%s
-                    WHERE id=%s AND (status='running' OR
-                      (status='timeout' AND ended IS NULL))
-                    """, (now, message, id))
+                cursor.execute(mark, (now, message, id))
             else:
-                cursor.execute("""
-                    UPDATE cron_history SET status='interrupted', ended=%s,
-                      message=%s
-                    WHERE id=%s AND (status='running' OR
-                      (status='timeout' AND ended IS NULL)) AND heartbeat=%s
-                    """, (now, message, id, beat))
+                cursor.execute(mark + " AND heartbeat=%s",
+                               (now, message, id, beat))
             if cursor.rowcount == 1:
                 marked.append(id)
     return marked
@@ -455,9 +447,8 @@ def _write_outcomes(env, outcomes):
             UPDATE cron_history SET
               started=COALESCE(%s, started), ended=%s,
               status=%s, message=%s, heartbeat=%s, outcome=%s
-            WHERE id=%s AND (status IN ('running', 'interrupted') OR
-              (status='timeout' AND ended IS NULL))
-            """, [by_id[id][:5] + [outcome[id], id] for id in ids])
+            WHERE id=%s AND (status='interrupted' OR """ + GOING + ")",
+            [by_id[id][:5] + [outcome[id], id] for id in ids])
         for first in range(0, len(ids), _BATCH):
             chunk = ids[first:first + _BATCH]
             gone = set(chunk) - set(id for id, in db(
@@ -544,17 +535,15 @@ def heartbeat(env, ids, value):
     compared, never read as a time)."""
     with env.db_transaction as db:
         for id in ids:
-            db("""UPDATE cron_history SET heartbeat=%s
-                  WHERE id=%s AND (status='running' OR
-                    (status='timeout' AND ended IS NULL))""", (value, id))
+            db("UPDATE cron_history SET heartbeat=%s WHERE id=%s AND " +
+               GOING, (value, id))
 
 
 def purge(env, before):
     """Delete the rows of runs (or occurrences) older than `before` µs,
     and their captured logs."""
     with env.db_transaction as db:
-        db("""DELETE FROM cron_history WHERE status<>'running' AND
-                (status<>'timeout' OR ended IS NOT NULL) AND
+        db("DELETE FROM cron_history WHERE NOT " + GOING + """ AND
                 (started<%s OR (started IS NULL AND fire_time<%s))
               """, (before, before))
         _purge_logs(db)
@@ -577,8 +566,7 @@ def clear(env, keep_after=None):
         grace = CronConfig(env).misfire_grace
         keep_after = now_us() - (grace + 1) * SECOND
     with env.db_transaction as db:
-        db("""DELETE FROM cron_history WHERE status<>'running' AND
-                (status<>'timeout' OR ended IS NOT NULL) AND
+        db("DELETE FROM cron_history WHERE NOT " + GOING + """ AND
                 (fire_time<%s OR schedule IN ('manual', 'external'))
               """, (keep_after,))
         _purge_logs(db)
