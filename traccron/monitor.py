@@ -190,10 +190,9 @@ def task_states(env, core, now, task_id=None):
         tid = task.getId()
         if task_id is not None and tid != task_id:
             continue
-        last = _one(env, """SELECT status, fire_time, ended FROM cron_history
-                            WHERE task=%s AND status<>'running' AND
-                              (status<>'timeout' OR ended IS NOT NULL)
-                            ORDER BY id DESC""", tid)
+        last = _one(env, "SELECT status, fire_time, ended FROM cron_history "
+                    "WHERE task=%s AND NOT " + history.GOING +
+                    " ORDER BY id DESC", tid)
         success = history.last_success(env, tid)
         nexts = [s.next_after(after) for s in schedules if s.task_id == tid]
         nexts = [n for n in nexts if n is not None]
