@@ -215,7 +215,7 @@ class CronAdmin(Component):
         return left, registry.flush(env)
 
     def _do_ticker(self):
-        from traccron.ticker import LEAD, Ticker
+        from traccron.ticker import LEAD, LEAD_PER_DUE, Ticker
         path = self.env.path
         if not CronConfig(self.env).get_ticker_enabled():
             printerr('ticker_enabled is false in [traccron]: nothing to do.')
@@ -224,7 +224,8 @@ class CronAdmin(Component):
         # trac.ini changes); it starts with this command's environment.
         with env_cache_lock:
             env_cache.setdefault(path, self.env)
-        ticker = Ticker(path, lambda: open_cached(path), lead=LEAD)
+        ticker = Ticker(path, lambda: open_cached(path), lead=LEAD,
+                        lead_per_due=LEAD_PER_DUE)
         stop = threading.Event()
 
         def on_signal(signum, frame):

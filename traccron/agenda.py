@@ -99,6 +99,9 @@ class Agenda(object):
         self._logged = set()
         # The retries of failed runs (`TASK.retries`): (at, seq, due).
         self._retries = []
+        # The dues that `max_instances` held back when they were claimed
+        # ahead of their time (`defer`): (at, seq, due).
+        self._deferred = []
 
     def __len__(self):
         return len(self._heap)
@@ -114,17 +117,39 @@ class Agenda(object):
         self._seq += 1
         heapq.heappush(self._retries, (due.at, self._seq, due))
 
+    def count_until(self, instant):
+        """How many occurrences and retries are due by `instant` (µs):
+        the size of the batch that the ticker claims for it."""
+        return sum(1 for queue in (self._heap, self._retries)
+                   for entry in queue if entry[0] <= instant)
+
+    def defer(self, due):
+        """Hand out `due` again at its time (`take`'s `near`): it was
+        claimed ahead of its time, when a run that `max_instances` counts
+        was still going, which may have ended by then."""
+        self._seq += 1
+        heapq.heappush(self._deferred, (due.at, self._seq, due))
+
+    def next_deferred(self):
+        """The time (µs) of the earliest deferred due, or `None`."""
+        return self._deferred[0][0] if self._deferred else None
+
     @property
     def retries(self):
         """The retries waiting for their time, earliest first."""
         return [due for _, _, due in sorted(self._retries)]
 
     def _keep_retries(self, schedules):
-        """After a reload, the retries of the schedules still there go on
-        with their new schedule objects; the others are dropped."""
+        """After a reload, the retries and deferred dues of the schedules
+        still there go on with their new schedule objects; the others are
+        dropped."""
         by_key = dict((s.key, s) for s in schedules)
+        self._retries = self._kept(self._retries, by_key)
+        self._deferred = self._kept(self._deferred, by_key)
+
+    def _kept(self, queue, by_key):
         kept = []
-        for at, seq, due in self._retries:
+        for at, seq, due in queue:
             schedule = by_key.get(due.schedule.key)
             if schedule is None:
                 self.log.info('TracCron: attempt %d of %s at %d not made: '
@@ -134,7 +159,7 @@ class Agenda(object):
             due.schedule = schedule
             kept.append((at, seq, due))
         heapq.heapify(kept)
-        self._retries = kept
+        return kept
 
     def load(self, schedules, now, grace, last_fire=None):
         """Follow `schedules` from now on, from where the agenda left off
@@ -160,14 +185,24 @@ class Agenda(object):
             self._push(schedule, base)
         return backlog
 
-    def take(self, now, horizon, grace):
-        """Hand out the occurrences due by `horizon`. Returns `(dues,
+    def take(self, now, horizon, grace, near=None):
+        """Hand out the occurrences due by `horizon`, and the deferred
+        dues due by `near` (by default `horizon`). Returns `(dues,
         popped)`; pass `popped` to `advance` once the dues are
         dispatched."""
         failed, self._failed = self._failed, []
         for schedule, after in failed:
             self._push(schedule, after)
         dues, popped = self._take_retries(now, horizon, grace), []
+        near = horizon if near is None else near
+        while self._deferred and self._deferred[0][0] <= near:
+            due = heapq.heappop(self._deferred)[2]
+            if due.attempt > 1:
+                dues.append(_late_retry(due, now, grace, 'started too late'))
+            elif now - due.at > grace:
+                dues += self._late(due.schedule, [due.fire], now, None)
+            else:
+                dues.append(due)
         while self._heap and self._heap[0][0] <= horizon:
             fire, _, schedule = heapq.heappop(self._heap)
             after = fire

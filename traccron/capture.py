@@ -49,6 +49,8 @@ class RunLog(object):
         # Held while the text is written: the last writer writes the
         # latest text.
         self.storing = threading.Lock()
+        # The threads whose records it takes (`_Handler.push`).
+        self.idents = set()
 
     def add(self, line):
         data = len(line.encode('utf-8', 'backslashreplace')) + 1
@@ -98,6 +100,7 @@ class _Handler(logging.Handler):
     def push(self, ident, captured):
         with self.changing:
             self.threads[ident] = self.threads.get(ident, []) + [captured]
+            captured.idents.add(ident)
 
     def pop(self, ident, captured):
         """Remove the innermost `captured` of thread `ident`."""
@@ -110,11 +113,13 @@ class _Handler(logging.Handler):
             self._set(ident, stack)
 
     def drop(self, captured):
-        """Remove `captured` from every thread."""
+        """Remove `captured` from every thread (those it was pushed on:
+        1,000 runs going on must not make each end look at them all)."""
         with self.changing:
-            for ident in list(self.threads):
-                self._set(ident, [c for c in self.threads[ident]
+            for ident in captured.idents:
+                self._set(ident, [c for c in self.threads.get(ident, ())
                                   if c is not captured])
+            captured.idents.clear()
 
     def _set(self, ident, stack):
         if stack:

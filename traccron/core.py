@@ -121,7 +121,7 @@ class Core(Component):
     # Running a task
 
     def execute(self, run, finish_env=None, clock=time, registry=None,
-                retry=None):
+                retry=None, finish_wait=True):
         """Run `run.task` with its arguments: listeners' `onStartTask`,
         `wake_up`, listeners' `onEndTask`, then record the outcome in the
         history (through the run registry, which writes it again until the
@@ -133,7 +133,9 @@ class Core(Component):
         before the listeners hear of the end (it sets `run.retry_at`), and
         returns a function that hands it out once the outcome is written
         (so that the run never holds back its own retry); the final
-        failure is an alert (`traccron.alerts`)."""
+        failure is an alert (`traccron.alerts`). With `finish_wait=False`,
+        a success may return before its outcome is committed, when another
+        thread writes outcomes already (`RunRegistry.finish`)."""
         task = run.task
         notes = []
         release = None
@@ -174,7 +176,10 @@ class Core(Component):
             registry = registry or registry_for(self.env.path)
             if captured is not None:
                 self._store_log(env or self.env, captured)
-            registry.finish(env or self.env, run)
+            # A success with no retry to hand out need not wait for its
+            # outcome to be committed (`RunRegistry.finish`).
+            registry.finish(env or self.env, run, wait=finish_wait or
+                            not run.success or release is not None)
         if release is not None:
             self._release_retry(release, run)
         if not run.success and run.final:

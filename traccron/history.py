@@ -165,15 +165,18 @@ class Claim(object):
     With `max_instances`, a `running` claim is checked against the runs
     going on in the same transaction as the insert: too many (of this
     process only when `local`) make it `skipped`, or, with `refuse`
-    (manual runs), `refused` and not inserted at all."""
+    (manual runs), `refused` and not inserted at all. With `defer` (a
+    claim made ahead of its time, while the run that holds it back may
+    still end in time), it is `deferred` and not inserted: the ticker
+    claims it again closer to its time."""
 
     __slots__ = ('task', 'schedule', 'fire_time', 'started', 'status',
                  'message', 'id', 'max_instances', 'local', 'refuse',
-                 'attempt')
+                 'attempt', 'defer')
 
     def __init__(self, task, schedule, fire_time, started, status='running',
                  message='', max_instances=None, local=False, refuse=False,
-                 attempt=1):
+                 attempt=1, defer=False):
         self.task = task
         self.schedule = schedule
         self.fire_time = fire_time
@@ -185,6 +188,12 @@ class Claim(object):
         self.max_instances = max_instances
         self.local = local
         self.refuse = refuse
+        self.defer = defer
+
+
+def claim_key(claim):
+    """The order in which claims are inserted (their unique key)."""
+    return claim.task, claim.schedule, claim.fire_time, claim.attempt
 
 
 #: Attempts of a claim that the database aborted to break a deadlock.
@@ -199,8 +208,7 @@ def claim(env, claims, runner, now):
     Rows are inserted in key order, so that processes claiming the same
     occurrences lock the index in the same order; a transaction the
     database still aborts as a deadlock victim is tried again."""
-    claims = sorted(claims, key=lambda c: (c.task, c.schedule, c.fire_time,
-                                           c.attempt))
+    claims = sorted(claims, key=claim_key)
     initial = [(c.status, c.message, c.started) for c in claims]
     for attempt in range(CLAIM_ATTEMPTS):
         try:
@@ -234,7 +242,8 @@ def _claim(env, claims, runner, now):
     with env.db_transaction as db:
         if any(c.max_instances for c in claims):
             _limit_instances(db, claims, runner)
-        inserted = [c for c in claims if c.status != 'refused']
+        inserted = [c for c in claims
+                    if c.status not in ('refused', 'deferred')]
         if dialect in _INSERT_RETURNING:
             return _insert_returning(db, _INSERT_RETURNING[dialect],
                                      inserted, runner, now)
@@ -258,13 +267,16 @@ def _limit_instances(db, claims, runner):
     insert one after the other, so two of them never both see a free
     place (two schedules of one task firing at the same instant)."""
     db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
-    counts = running_counts(db, runner)
+    counts = running_counts(db, runner, set(c.task for c in claims
+                                            if c.max_instances))
     for c in claims:
         if c.status != 'running' or not c.max_instances:
             continue
         total, mine = counts.get(c.task, (0, 0))
         if (mine if c.local else total) >= c.max_instances:
-            if c.refuse:
+            if c.defer:
+                c.status = 'deferred'
+            elif c.refuse:
                 c.status = 'refused'
                 c.message = 'already running (max_instances = %d)' \
                     % c.max_instances
@@ -300,13 +312,18 @@ def _insert_returning(db, sql, claims, runner, now):
     return [c for c in claims if c.id in won]
 
 
-def running_counts(db, runner):
-    """Return `{task: (running anywhere, running in process `runner`)}`;
-    `db` is a connection or an environment."""
+def running_counts(db, runner, tasks=None):
+    """Return `{task: (running anywhere, running in process `runner`)}`
+    (of `tasks` only, when given); `db` is a connection or an
+    environment."""
     counts = {}
+    where, params = GOING, ()
+    if tasks is not None and len(tasks) <= _BATCH * 5:
+        params = sorted(tasks)
+        where += ' AND task IN (%s)' % ', '.join(['%s'] * len(params))
     for task, row_runner, n in getattr(db, 'db_query', db)(
             "SELECT task, runner, COUNT(*) FROM cron_history WHERE " +
-            GOING + " GROUP BY task, runner"):
+            where + " GROUP BY task, runner", params):
         total, mine = counts.get(task, (0, 0))
         counts[task] = (total + n, mine + (n if row_runner == runner else 0))
     return counts
@@ -418,39 +435,63 @@ def finish(env, id, ended, status, message='', started=None):
         raise outcome.error
 
 
+def finish_all(env, rows):
+    """Complete the rows of many runs in one transaction: `rows` is
+    `[(id, ended, status, message, started)]` (see `finish`). Raises the
+    database's error when it failed: then none is written."""
+    _write_outcomes(env, [_Outcome([started, ended, status,
+                                    storable(message), ended, id])
+                          for id, ended, status, message, started in rows])
+
+
 def _write_outcomes(env, outcomes):
     # The notes below go into copies: a transaction that fails and is
     # tried again starts from the outcomes as they were.
     by_id = dict((o.args[-1], list(o.args)) for o in outcomes)
     outcome = dict((id, args[2]) for id, args in by_id.items())
+    ids = sorted(by_id)
+    dialect = _dialect(env)
     with env.db_transaction as db:
-        ids = sorted(by_id)
-        for first in range(0, len(ids), _BATCH):
-            chunk = ids[first:first + _BATCH]
-            for id, ended, message in db("""
-                    SELECT id, ended, message FROM cron_history
-                    WHERE status='interrupted' AND id IN (%s)
+        for chunk in _chunks(ids):
+            for id, status, ended, started, message in db("""
+                    SELECT id, status, ended, started, message
+                    FROM cron_history WHERE id IN (%s) AND
+                      (status='interrupted' OR
+                       (status='timeout' AND ended IS NULL))
                     """ % ', '.join(['%s'] * len(chunk)), chunk):
                 args = by_id[id]
+                if status == 'timeout':
+                    _after_timeout(args, started, message)
+                    continue
                 env.log.warning('TracCron: run %d had been marked '
                                 'interrupted, and it ended after all: '
                                 '%s', id, args[2])
                 args[3] = '\n'.join(filter(None, [
                     args[3], '(marked interrupted at %s before it ended: '
                     '%s)' % (_iso(ended), message)]))
-            for id, started, message in db("""
-                    SELECT id, started, message FROM cron_history
-                    WHERE status='timeout' AND ended IS NULL AND id IN (%s)
-                    """ % ', '.join(['%s'] * len(chunk)), chunk):
-                _after_timeout(by_id[id], started, message)
-        db.cursor().executemany("""
-            UPDATE cron_history SET
-              started=COALESCE(%s, started), ended=%s,
-              status=%s, message=%s, heartbeat=%s, outcome=%s
-            WHERE id=%s AND (status='interrupted' OR """ + GOING + ")",
-            [by_id[id][:5] + [outcome[id], id] for id in ids])
-        for first in range(0, len(ids), _BATCH):
-            chunk = ids[first:first + _BATCH]
+        values = [by_id[id][:5] + [outcome[id], id] for id in ids]
+        cursor = db.cursor()
+        if dialect == 'postgres':
+            # One statement for the lot (psycopg2 sends an executemany as
+            # one round trip per row: 1,000 outcomes took ~150 ms).
+            written = 0
+            for first in range(0, len(values), _BATCH):
+                batch = values[first:first + _BATCH]
+                cursor.execute(_UPDATE_VALUES % ', '.join(
+                    [_OUTCOME_PLACEHOLDERS] * len(batch)),
+                    [value for row in batch for value in row])
+                written += cursor.rowcount
+        else:
+            cursor.executemany("""
+                UPDATE cron_history SET
+                  started=COALESCE(%s, started), ended=%s,
+                  status=%s, message=%s, heartbeat=%s, outcome=%s
+                WHERE id=%s AND (status='interrupted' OR """ + GOING + ")",
+                values)
+            written = cursor.rowcount
+        if written == len(ids):
+            return
+        for chunk in _chunks(ids):
             gone = set(chunk) - set(id for id, in db(
                 "SELECT id FROM cron_history WHERE id IN (%s)"
                 % ', '.join(['%s'] * len(chunk)), chunk))
@@ -459,6 +500,22 @@ def _write_outcomes(env, outcomes):
                                 'had been deleted meanwhile (Clear history '
                                 'or purge): its outcome is not in the '
                                 'history', id, by_id[id][2])
+
+
+def _chunks(ids):
+    return [ids[first:first + _BATCH] for first in range(0, len(ids), _BATCH)]
+
+
+# The outcomes of many runs in one UPDATE (PostgreSQL).
+_UPDATE_VALUES = """
+    UPDATE cron_history SET
+      started=COALESCE(v_started, started), ended=v_ended, status=v_status,
+      message=v_message, heartbeat=v_heartbeat, outcome=v_outcome
+    FROM (VALUES %s) AS v(v_started, v_ended, v_status, v_message,
+                          v_heartbeat, v_outcome, v_id)
+    WHERE id=v_id AND (status='interrupted' OR """ + GOING + ")"
+_OUTCOME_PLACEHOLDERS = ('(%s::bigint, %s::bigint, %s::text, %s::text, '
+                         '%s::bigint, %s::text, %s::integer)')
 
 
 def _after_timeout(args, started, message):

@@ -70,10 +70,14 @@ class LeaseWatch(object):
         host, so that they do not hold back `max_instances` until their
         lease ends. Returns the ids marked."""
         own = set(own_ids)
+        rows = [(id, runner) for id, runner, beat in history.running_rows(env)
+                if id not in own]
+        # Each runner is judged once (1,000 runs going on may share it).
+        gone = dict((runner, is_gone(runner))
+                    for runner in set(runner for id, runner in rows))
         marks = [(id, None, 'its runner %s is no longer running (noticed '
                   'by %s)' % (runner, self.runner))
-                 for id, runner, beat in history.running_rows(env)
-                 if id not in own and is_gone(runner)]
+                 for id, runner in rows if gone[runner]]
         return self._interrupt(env, marks, now) if marks else []
 
     def _interrupt(self, env, marks, now):

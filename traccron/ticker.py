@@ -31,21 +31,29 @@ from traccron.agenda import Agenda, plan_retry, retry_delay
 from traccron.alerts import Alert, tell_in_worker
 from traccron.config import CronConfig
 from traccron.core import Core
-from traccron.dispatcher import (Dispatcher, SystemClock, Workers,
-                                 local_key, open_cached, registry_for,
-                                 spawn_thread)
+from traccron.dispatcher import (ClaimFailed, Dispatcher, SystemClock,
+                                 Workers, local_key, open_cached,
+                                 registry_for, spawn_thread)
 from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
 from traccron.overdue import OverdueWatch
 from traccron.times import MINUTE, SECOND, from_us, now_us
 
 __all__ = ['Ticker', 'SystemClock', 'ensure_ticker', 'get_ticker',
-           'wake_ticker', 'open_cached', 'LEAD']
+           'wake_ticker', 'open_cached', 'LEAD', 'LEAD_PER_DUE']
 
 #: How often (seconds) an edit of trac.ini by hand is looked for.
 CONFIG_CHECK = 5.0
 #: How long (seconds) before an occurrence the ticker wakes to claim it;
 #: the run then starts on the instant.
 LEAD = 0.05
+#: A big batch is claimed further ahead, in proportion to its size:
+#: LEAD_FACTOR times the seconds that claiming and starting one run
+#: takes (as measured, and at least LEAD_PER_DUE) times the batch's
+#: size, at most LEAD_MAX more. 1,000 runs due at one second are then
+#: claimed and waiting in their threads before their instant.
+LEAD_PER_DUE = 0.0002
+LEAD_FACTOR = 2.0
+LEAD_MAX = 0.5
 #: First and longest wait (seconds) before occurrences whose claim the
 #: database refused are claimed again.
 CLAIM_RETRY_FIRST = 0.5
@@ -67,10 +75,18 @@ class Ticker(object):
     `spawn(name, target, *args)` starts a worker. `config_check` is how
     often trac.ini is looked at (`None`: not at all). `registry` holds
     the runs of this process (by default the one of `path`).
+
+    Occurrences are claimed `lead` seconds ahead of their time, and a
+    batch of N runs `LEAD_FACTOR * N * max(lead_per_due, measured cost
+    per run)` more (at most `LEAD_MAX`); their workers wait for the
+    instant. A run claimed that far ahead that `max_instances` holds
+    back is claimed again `lead` ahead: the run that holds it back may
+    end by then.
     """
 
     def __init__(self, path, open_env, clock=None, spawn=None,
-                 config_check=CONFIG_CHECK, lead=0.0, registry=None):
+                 config_check=CONFIG_CHECK, lead=0.0, registry=None,
+                 lead_per_due=0.0):
         self.path = path
         self.clock = clock or SystemClock()
         self.wakeups = 0
@@ -79,9 +95,19 @@ class Ticker(object):
         self._open_env = open_env
         self._config_check = config_check
         self._lead = int(lead * SECOND)
-        spawn = spawn or Workers().spawn
+        self._lead_per_due = lead_per_due
+        self._cost = 0.0       # measured seconds to claim and start a run
+        spawn_at = None
+        if spawn is None:
+            workers = Workers()
+            spawn = workers.spawn
+            if isinstance(self.clock, SystemClock):
+                # Runs start at their time in the workers (on a clock of
+                # tests, they wait for it themselves, on that clock).
+                spawn_at = workers.spawn_at
         self._dispatcher = Dispatcher(self.registry, spawn, self.clock,
-                                      history.runner_id(), self.local_key)
+                                      history.runner_id(), self.local_key,
+                                      spawn_at=spawn_at)
         self._dispatcher.retry_lost = self._retry_lost
         self._spawn = spawn
         self._leases = LeaseWatch(self._dispatcher.runner)
@@ -200,21 +226,26 @@ class Ticker(object):
             dues += self._rebuild(env, now, grace)
             self._fingerprint = fingerprint
         self._take_planned()
-        # Occurrences are claimed `lead` ahead; their workers wait for the
-        # instant, so that the claim's database time does not delay them.
-        horizon = now + self._lead
+        # Occurrences are claimed ahead (`lead`, more for a big batch);
+        # their workers wait for the instant, so that the claim's database
+        # time does not delay them.
+        horizon = now + self._lead_of_next()
+        near = now + self._lead
         core = Core(env)
         while True:
-            taken, popped = self.agenda.take(now, horizon, grace)
+            taken, popped = self.agenda.take(now, horizon, grace, near)
+            began = self.clock.monotonic()
             try:
                 if dues or taken:
-                    self._dispatch(env, core, dues + taken, now, mono)
+                    self._dispatch(env, core, dues + taken, now, mono, near)
             finally:
                 # The next occurrences are computed once the due ones have
                 # started (for 100 schedules this takes a few ms); one that
                 # is due already (the ticker is late) is handled at once.
                 self.agenda.advance(popped)
                 self._take_planned()
+            self._measure(len(dues) + len(taken),
+                          self.clock.monotonic() - began)
             dues = []
             if not self.agenda.has_more(horizon):
                 break
@@ -222,6 +253,25 @@ class Ticker(object):
         self._keep_house(env, config, now, mono)
         self._overdue.check(env, core, now, mono, self.runner)
         return self._deadline(config, now, mono) / SECOND
+
+    def _lead_of_next(self):
+        """How far ahead (µs) the next batch is claimed: `lead`, and more
+        in proportion to the batch's size."""
+        nxt = self.agenda.next_fire()
+        if nxt is None:
+            return self._lead
+        per_due = max(self._lead_per_due, self._cost)
+        if not per_due:
+            return self._lead
+        extra = LEAD_FACTOR * per_due * self.agenda.count_until(nxt)
+        return self._lead + int(min(extra, LEAD_MAX) * SECOND)
+
+    def _measure(self, count, elapsed):
+        """Follow what claiming and starting a run costs (seconds, a
+        moving average over the batches of 10 runs or more)."""
+        if count >= 10:
+            self._cost = elapsed / count if not self._cost else \
+                0.7 * self._cost + 0.3 * elapsed / count
 
     def _notice_clock_jump(self, env, now, mono):
         if self._last_mono is not None:
@@ -338,8 +388,10 @@ class Ticker(object):
                              schedule.key, from_us(fire))
                 self.agenda.add_retry(due)
 
-    def _dispatch(self, env, core, dues, now, mono):
-        """Claim and start `dues`. When the database fails, they stay due
+    def _dispatch(self, env, core, dues, now, mono, near):
+        """Claim and start `dues`; those due after `near` are claimed ahead
+        of their time, and deferred to `near` when `max_instances` holds
+        them back. When the database fails, the dues not claimed stay due
         (the agenda makes them `missed` once `misfire_grace` has passed)
         and the claim is tried again with a growing delay."""
         registry, clock = self.registry, self.clock
@@ -350,7 +402,8 @@ class Ticker(object):
                 core.execute(run, finish_env=lambda: dispatcher.env,
                              clock=clock, registry=registry,
                              retry=lambda run: self._plan_retry(
-                                 dispatcher.env, schedule, run))
+                                 dispatcher.env, schedule, run),
+                             finish_wait=False)
             finally:
                 core.env.shutdown(threading.get_ident())
                 dispatcher.env.shutdown(threading.get_ident())
@@ -358,8 +411,10 @@ class Ticker(object):
         try:
             if any(d.status == 'running' for d in dues):
                 self._leases.interrupt_gone(env, now, registry.ids())
-            dispatcher.dispatch(env, dues, now, execute)
+            deferred = dispatcher.dispatch(env, dues, now, execute, near)
         except Exception as e:
+            if isinstance(e, ClaimFailed):
+                dues, e = e.unclaimed, e.error
             delay = CLAIM_RETRY_FIRST if self._claim_retry is None else \
                 min(self._claim_retry[1] * 2, CLAIM_RETRY_MAX)
             self._claim_retry = (mono + delay, delay)
@@ -369,6 +424,8 @@ class Ticker(object):
                           'in %.1f s', len(dues), type(e).__name__, e, delay)
         else:
             self._claim_retry = None
+            for due in deferred:
+                self.agenda.defer(due)
 
     def _keep_house(self, env, config, now, mono):
         """Interrupt the dead runs of other processes, purge old rows."""
@@ -390,7 +447,10 @@ class Ticker(object):
             candidates.append(at(self._next_lease_check))
         nxt = self.agenda.next_fire()
         if nxt is not None:
-            candidates.append(nxt - self._lead)
+            candidates.append(nxt - self._lead_of_next())
+        deferred = self.agenda.next_deferred()
+        if deferred is not None:
+            candidates.append(deferred - self._lead)
         if self._config_check:
             candidates.append(now + int(self._config_check * SECOND))
         if self.agenda.pending:
@@ -455,7 +515,8 @@ def ensure_ticker(env):
         ticker = _tickers.get(env.path)
         if ticker is None or not ticker.alive:
             path = env.path
-            ticker = Ticker(path, lambda: open_cached(path), lead=LEAD)
+            ticker = Ticker(path, lambda: open_cached(path), lead=LEAD,
+                            lead_per_due=LEAD_PER_DUE)
             _tickers[path] = ticker
             ticker.start()
             env.log.info('TracCron ticker started for %s', path)

@@ -1,0 +1,343 @@
+# -*- coding: utf-8 -*-
+#
+# Copyright (C) 2026 The TracCron authors
+# All rights reserved.
+#
+# This software is licensed as described in the file COPYING, which
+# you should have received as part of this distribution.
+
+"""The path from an instant to its runs when many are due at once: the
+worker threads that start runs at their time, big batches claimed ahead
+and in chunks, `max_instances` decided again near the instant, outcomes
+written by one thread for all, dead runners judged once."""
+
+import socket
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from traccron import dispatcher, history, housekeeping
+from traccron.agenda import Due
+from traccron.api import TaskRun
+from traccron.dispatcher import ClaimFailed, Dispatcher, RunRegistry, Workers
+from traccron.ticker import LEAD_MAX
+
+from support import (StubTask, gone_pid, inline_spawn, make_env, make_stub,
+                     primed_ticker, rows, tick_at, utc)
+
+T0 = utc(2027, 3, 1, 1)
+S = 1000000
+
+
+class RecorderTask(StubTask):
+    """Records its calls."""
+
+    task_id = 'rec'
+
+    calls = []
+
+    def wake_up(self, *args):
+        RecorderTask.calls.append(args)
+
+
+@pytest.fixture(autouse=True)
+def reset_tasks():
+    RecorderTask.calls = []
+
+
+# The worker threads ---------------------------------------------------------
+
+def test_many_quick_runs_due_together_share_a_few_threads():
+    workers = Workers(idle=5)
+    ran = []
+    done = threading.Event()
+
+    def task(i):
+        ran.append((i, threading.get_ident()))
+        if len(ran) == 300:
+            done.set()
+
+    at = time.time()
+    for i in range(300):
+        workers.spawn_at(at, 'run', task, i)
+    assert done.wait(30)
+    assert sorted(i for i, _ in ran) == list(range(300))
+    # One thread per run (each waiting for the instant) made 300 threads
+    # queue for the interpreter lock; the leader hands them out in turn.
+    assert len(set(ident for _, ident in ran)) <= 30
+
+
+def test_a_slow_run_never_delays_the_start_of_the_others():
+    workers = Workers(idle=5)
+    release, slow_started, quick_ran = (threading.Event(), threading.Event(),
+                                        threading.Event())
+
+    def slow():
+        slow_started.set()
+        release.wait(30)
+
+    at = time.time()
+    workers.spawn_at(at, 'slow', slow)
+    workers.spawn_at(at, 'quick', quick_ran.set)
+    try:
+        assert slow_started.wait(30)
+        assert quick_ran.wait(30)
+        assert not release.is_set()
+    finally:
+        release.set()
+
+
+def test_runs_start_at_their_time_in_time_order():
+    workers = Workers(idle=5)
+    order = []
+    done = threading.Event()
+    now = time.time()
+
+    def note(name):
+        order.append((name, time.time()))
+        if len(order) == 3:
+            done.set()
+
+    workers.spawn_at(now + 0.3, 'late', note, 'late')
+    workers.spawn_at(now + 0.1, 'soon', note, 'soon')
+    workers.spawn('now', note, 'now')
+    assert done.wait(30)
+    assert [name for name, _ in order] == ['now', 'soon', 'late']
+    assert order[1][1] >= now + 0.1 and order[2][1] >= now + 0.3
+
+
+def test_a_run_whose_thread_cannot_start_is_not_kept(monkeypatch):
+    workers = Workers(idle=5)
+
+    def no_thread(name, target, *args):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(dispatcher, 'spawn_thread', no_thread)
+    with pytest.raises(RuntimeError):
+        workers.spawn_at(time.time(), 'run', lambda: None)
+    assert workers._heap == [] and workers._starting == 0
+
+
+# Claimed ahead, in proportion to the batch -------------------------------
+
+def test_a_big_batch_is_claimed_further_ahead_in_proportion_to_its_size():
+    config = {'timezone': 'UTC', 'ticker_interval': '1000'}
+    tasks = []
+    for n in range(3):
+        name = 'rec%d' % n
+        config[name + '.hourly'] = '0'
+        tasks.append(type('Rec%d' % n, (RecorderTask,), {'task_id': name}))
+    env = make_stub(enable=tasks, config=config)
+    start = T0 - timedelta(minutes=10)
+    # 50 ms, plus twice 20 ms per run due: 3 runs -> 170 ms ahead.
+    ticker, clock = primed_ticker(env, start, lead=0.05, lead_per_due=0.02)
+    assert ticker.tick() == pytest.approx(T0.timestamp() - 0.17)
+    # Capped: 3 runs at 1 s each would be 6 s; at most LEAD_MAX more.
+    ticker, clock = primed_ticker(env, start, lead=0.05, lead_per_due=1.0)
+    assert ticker.tick() == pytest.approx(T0.timestamp() - 0.05 - LEAD_MAX)
+
+
+def going_elsewhere(env, task, now):
+    """A run of `task` going on in another (live) process."""
+    claim = history.Claim(task, 'manual', now - S, now - S)
+    history.claim(env, [claim], 'elsewhere:1/abcdef0001', now)
+    return claim.id
+
+
+def test_max_instances_decides_again_near_the_instant_after_an_early_claim():
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.hourly': '0', 'ticker_interval': '1000'})
+    ticker, clock = primed_ticker(env, T0 - timedelta(minutes=10),
+                                  lead=0.05, lead_per_due=0.2)
+    early = T0 - timedelta(seconds=0.45)        # 50 ms + 2 x 200 ms
+    previous = going_elsewhere(env, 'rec', int(early.timestamp() * S))
+    tick_at(ticker, clock, early)
+    # The previous run still went on: no row yet, the claim waits.
+    assert [r.id for r in rows(env, 'rec')] == [previous]
+    assert ticker.agenda.next_deferred() == int(T0.timestamp()) * S
+    assert ticker.tick() == pytest.approx(T0.timestamp() - 0.05)
+    # It ended before the instant: the occurrence runs.
+    history.finish(env, previous, int(early.timestamp() * S) + 1, 'success')
+    tick_at(ticker, clock, T0 - timedelta(seconds=0.05))
+    run = rows(env, 'rec')[-1]
+    assert (run.fire_time, run.status) == (int(T0.timestamp()) * S,
+                                           'success')
+    assert RecorderTask.calls == [()]
+    assert ticker.agenda.next_deferred() is None
+
+
+def test_an_early_claim_still_held_back_near_the_instant_is_skipped():
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.hourly': '0', 'ticker_interval': '1000'})
+    ticker, clock = primed_ticker(env, T0 - timedelta(minutes=10),
+                                  lead=0.05, lead_per_due=0.2)
+    early = T0 - timedelta(seconds=0.45)
+    going_elsewhere(env, 'rec', int(early.timestamp() * S))
+    tick_at(ticker, clock, early, T0 - timedelta(seconds=0.05))
+    run = rows(env, 'rec')[-1]
+    assert (run.fire_time, run.status) == (int(T0.timestamp()) * S,
+                                           'skipped')
+    assert 'max_instances = 1' in run.message
+    assert RecorderTask.calls == []
+
+
+# Claimed in chunks -------------------------------------------------------
+
+class _Schedule(object):
+    """What the dispatcher reads of a schedule."""
+
+    run_mode = 'global'
+    max_instances = 0
+    args = ()
+    task = None
+
+    def __init__(self, task_id):
+        self.task_id = self.key = task_id
+
+    def history_schedule(self, local_key):
+        return 'cron'
+
+
+def dues(count, fire):
+    return [Due(_Schedule('t%02d' % n), fire) for n in range(count)]
+
+
+def test_a_big_batch_is_claimed_in_chunks_from_a_drawn_one(monkeypatch):
+    env = make_stub()
+    fire = int(T0.timestamp()) * S
+    claimed, started = [], []
+    real_claim = history.claim
+
+    def claim(env, claims, runner, now):
+        claimed.append([c.task for c in claims])
+        return real_claim(env, claims, runner, now)
+
+    monkeypatch.setattr(history, 'claim', claim)
+    monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
+    registry = RunRegistry(env.path, auto=False)
+    disp = Dispatcher(registry, inline_spawn, None, 'me:1', None,
+                      punctual=False)
+    disp.draw = lambda n: 1
+    disp.dispatch(env, dues(5, fire), fire,
+                  lambda run, schedule: started.append(run.task_id))
+    assert claimed == [['t02', 't03'], ['t04'], ['t00', 't01']]
+    assert started == ['t02', 't03', 't04', 't00', 't01']
+
+
+def test_a_chunk_the_database_refuses_leaves_the_chunks_before_it_running(
+        monkeypatch):
+    env = make_stub()
+    fire = int(T0.timestamp()) * S
+    calls, started = [], []
+    real_claim = history.claim
+
+    def claim(env, claims, runner, now):
+        calls.append(len(claims))
+        if len(calls) == 2:
+            raise RuntimeError('database is locked')
+        return real_claim(env, claims, runner, now)
+
+    monkeypatch.setattr(history, 'claim', claim)
+    monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
+    disp = Dispatcher(RunRegistry(env.path, auto=False), inline_spawn, None,
+                      'me:1', None, punctual=False)
+    disp.draw = lambda n: 0
+    with pytest.raises(ClaimFailed) as failed:
+        disp.dispatch(env, dues(5, fire), fire,
+                      lambda run, schedule: started.append(run.task_id))
+    assert started == ['t00', 't01']
+    assert [d.schedule.task_id for d in failed.value.unclaimed] == [
+        't02', 't03', 't04']
+    assert 'database is locked' in str(failed.value)
+    # Claimed again later, the rest runs and nothing runs twice.
+    disp.dispatch(env, failed.value.unclaimed, fire,
+                  lambda run, schedule: started.append(run.task_id))
+    assert started == ['t00', 't01', 't02', 't03', 't04']
+    assert len(rows(env)) == 5
+
+
+# Outcomes written by one thread for all ---------------------------------
+
+def test_a_run_ending_while_outcomes_are_written_leaves_its_own_to_the_writer(
+        tmp_path, monkeypatch):
+    env = make_env(tmp_path / 'env')
+    fire = int(T0.timestamp()) * S
+    claims = [history.Claim('t%d' % n, 'cron', fire, fire) for n in range(2)]
+    history.claim(env, claims, 'me:1', fire)
+    registry = RunRegistry(env.path, auto=False)
+    runs = []
+    for claim in claims:
+        run = TaskRun(None, claim.task, 'cron', (), fire, 'me:1',
+                                 claim.id)
+        run.success, run.ended = True, fire + S
+        registry.add(env, run)
+        runs.append(run)
+    writing, go_on = threading.Event(), threading.Event()
+    real = history.finish_all
+    batches = []
+
+    def finish_all(env, rows):
+        batches.append([r[0] for r in rows])
+        if len(batches) == 1:
+            writing.set()
+            go_on.wait(30)
+        return real(env, rows)
+
+    monkeypatch.setattr(history, 'finish_all', finish_all)
+    first = threading.Thread(target=registry.finish, args=(env, runs[0]),
+                             kwargs={'wait': False})
+    first.start()
+    assert writing.wait(30)
+    # The first thread writes: the second run's thread does not wait.
+    assert registry.finish(env, runs[1], wait=False) is True
+    assert history.get(env, runs[1].id).status == 'running'
+    go_on.set()
+    first.join(30)
+    assert batches == [[runs[0].id], [runs[1].id]]
+    assert [history.get(env, r.id).status for r in runs] == ['success'] * 2
+    assert registry.runs() == []
+
+
+def test_outcomes_the_writer_could_not_write_are_kept_and_written_later(
+        tmp_path, monkeypatch):
+    env = make_env(tmp_path / 'env')
+    fire = int(T0.timestamp()) * S
+    claim = history.Claim('t', 'cron', fire, fire)
+    history.claim(env, [claim], 'me:1', fire)
+    registry = RunRegistry(env.path, auto=False)
+    run = TaskRun(None, 't', 'cron', (), fire, 'me:1', claim.id)
+    run.success, run.ended = True, fire + S
+    registry.add(env, run)
+
+    def refused(env, rows):
+        raise RuntimeError('database is locked')
+
+    monkeypatch.setattr(history, 'finish_all', refused)
+    assert registry.finish(env, run, wait=False) is False
+    assert history.get(env, run.id).status == 'running'
+    assert registry.flush(env) == 0
+    assert history.get(env, run.id).status == 'success'
+
+
+# Dead runners ------------------------------------------------------------
+
+def test_the_runs_of_a_dead_runner_are_judged_once_per_runner(monkeypatch):
+    env = make_stub()
+    now = int(T0.timestamp()) * S
+    dead = '%s:%d/%s0001' % (socket.gethostname(), gone_pid(),
+                             history.namespace_token())
+    claims = [history.Claim('t%d' % n, 'cron', now, now) for n in range(5)]
+    history.claim(env, claims, dead, now)
+    judged = []
+    real = housekeeping.is_gone
+
+    def is_gone(runner, own=None):
+        judged.append(runner)
+        return real(runner, own)
+
+    monkeypatch.setattr(housekeeping, 'is_gone', is_gone)
+    marked = housekeeping.LeaseWatch('me:1').interrupt_gone(env, now)
+    assert sorted(marked) == sorted(c.id for c in claims)
+    assert judged == [dead]
