@@ -341,3 +341,33 @@ def test_the_runs_of_a_dead_runner_are_judged_once_per_runner(monkeypatch):
     marked = housekeeping.LeaseWatch('me:1').interrupt_gone(env, now)
     assert sorted(marked) == sorted(c.id for c in claims)
     assert judged == [dead]
+
+
+def test_the_dues_deferred_before_a_chunk_fails_stay_due(monkeypatch):
+    env = make_stub()
+    fire = int(T0.timestamp()) * S
+    now = fire - S // 2
+    going_elsewhere(env, 't00', now)
+    batch = dues(3, fire)
+    for due in batch:
+        due.schedule.max_instances = 1
+    calls = []
+    real_claim = history.claim
+
+    def claim(env, claims, runner, now):
+        calls.append(len(claims))
+        if len(calls) == 2:
+            raise RuntimeError('database is locked')
+        return real_claim(env, claims, runner, now)
+
+    monkeypatch.setattr(history, 'claim', claim)
+    monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
+    disp = Dispatcher(RunRegistry(env.path, auto=False), inline_spawn, None,
+                      'me:1', None, punctual=False)
+    disp.draw = lambda n: 0
+    with pytest.raises(ClaimFailed) as failed:
+        disp.dispatch(env, batch, now, lambda run, schedule: None, now)
+    # t00 was deferred (a run of it goes on), t01 claimed, t02 failed.
+    assert sorted(d.schedule.task_id for d in failed.value.unclaimed) == [
+        't00', 't02']
+    assert [r.task for r in rows(env) if r.schedule == 'cron'] == ['t01']

@@ -639,8 +639,9 @@ class Dispatcher(object):
                 won = history.claim(env, [c for _, c in chunk], self.runner,
                                     now)
             except Exception as e:
-                raise ClaimFailed(e, [due for rest in chunks[n:]
-                                      for due, _ in rest])
+                # The dues deferred so far are not claimed either.
+                raise ClaimFailed(e, deferred + [due for rest in chunks[n:]
+                                                 for due, _ in rest])
             deferred += self._start_won(env, chunk, set(map(id, won)),
                                         execute)
         return deferred
