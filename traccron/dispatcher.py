@@ -140,9 +140,13 @@ class Workers(object):
                 self._start()
             except BaseException:
                 with self._lock:
-                    if entry in self._heap:     # nobody will run it
-                        self._heap.remove(entry)
-                        heapq.heapify(self._heap)
+                    if entry not in self._heap:
+                        # A worker back from a run took it: it runs.
+                        _log.error('TracCron: could not start a worker '
+                                   'thread', exc_info=True)
+                        return
+                    self._heap.remove(entry)    # nobody will run it
+                    heapq.heapify(self._heap)
                 raise
 
     def _promote(self):
@@ -277,19 +281,27 @@ class RunRegistry(object):
     def going(self):
         """The runs going on (their outcome is not known yet)."""
         with self._lock:
+            ended = set(run.id for run, _ in self._outbox)
             return [run for id, run in self._runs.items()
-                    if id not in self._unwritten]
+                    if id not in self._unwritten and id not in ended]
 
     def flush(self, env):
-        """Try at once to write every outcome the database refused so far;
-        returns how many are still not written."""
+        """Try at once to write every outcome the database refused so far,
+        and those waiting in the outbox; returns how many are still not
+        written."""
+        with self._lock:
+            drain = bool(self._outbox) and not self._writing
+            if drain:
+                self._writing = True
+        if drain:
+            self._drain(env)
         with self._lock:
             entries = list(self._unwritten.items())
         mono = self.clock.monotonic()
         for id, entry in entries:
             self._retry(env, id, entry, mono)
         with self._lock:
-            return len(self._unwritten)
+            return len(self._unwritten) + len(self._outbox)
 
     def finish(self, env, run, status=None, message=None, wait=True):
         """Write the outcome of `run` (by default the one `Core.execute`
@@ -335,23 +347,36 @@ class RunRegistry(object):
         """Write the outcomes of the outbox until it is empty (this thread
         is its writer); returns whether they were all written."""
         written = True
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    batch, self._outbox = self._outbox, []
+                    if not batch:
+                        return written
+                written = self._write_batch(env, batch) and written
+        finally:
             with self._lock:
-                batch, self._outbox = self._outbox, []
-                if not batch:
-                    self._writing = False
-                    return written
-            try:
-                history.finish_all(env, [(run.id,) + args
-                                         for run, args in batch])
-            except Exception as e:
-                written = False
-                for run, args in batch:
-                    self._keep(env, run, args, e)
-                continue
-            with self._lock:
-                for run, args in batch:
-                    self._runs.pop(run.id, None)
+                self._writing = False
+
+    def _write_batch(self, env, batch):
+        """Write `batch` ([(run, args)]) in one transaction; when it fails,
+        each on its own, so that one outcome the database refuses does not
+        hold back the others. Keeps those refused; returns whether all
+        were written."""
+        try:
+            history.finish_all(env, [(run.id,) + args for run, args in batch])
+        except Exception as e:
+            if len(batch) == 1:
+                self._keep(env, batch[0][0], batch[0][1], e)
+                return False
+            written = True
+            for one in batch:
+                written = self._write_batch(env, [one]) and written
+            return written
+        with self._lock:
+            for run, args in batch:
+                self._runs.pop(run.id, None)
+        return True
 
     def _keep(self, env, run, args, e):
         """Keep the outcome `args` of `run`, which the database refused
