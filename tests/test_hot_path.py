@@ -205,22 +205,32 @@ def dues(count, fire):
     return [Due(_Schedule('t%02d' % n), fire) for n in range(count)]
 
 
-def test_a_big_batch_is_claimed_in_chunks_from_a_drawn_one(monkeypatch):
-    env = make_stub()
-    fire = int(T0.timestamp()) * S
-    claimed, started = [], []
+def chunked_dispatcher(env, monkeypatch, first=0, fail_at=None):
+    """A dispatcher of chunks of 2 that begins with chunk `first`; the
+    claim number `fail_at` (1 for the first) raises, like a database
+    that is locked. Returns it and the tasks of each claim made."""
+    calls = []
     real_claim = history.claim
 
     def claim(env, claims, runner, now):
-        claimed.append([c.task for c in claims])
+        calls.append([c.task for c in claims])
+        if len(calls) == fail_at:
+            raise RuntimeError('database is locked')
         return real_claim(env, claims, runner, now)
 
     monkeypatch.setattr(history, 'claim', claim)
     monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
-    registry = RunRegistry(env.path, auto=False)
-    disp = Dispatcher(registry, inline_spawn, None, 'me:1', None,
-                      punctual=False)
-    disp.draw = lambda n: 1
+    disp = Dispatcher(RunRegistry(env.path, auto=False), inline_spawn, None,
+                      'me:1', None, punctual=False)
+    disp.draw = lambda n: first
+    return disp, calls
+
+
+def test_a_big_batch_is_claimed_in_chunks_from_a_drawn_one(monkeypatch):
+    env = make_stub()
+    fire = int(T0.timestamp()) * S
+    started = []
+    disp, claimed = chunked_dispatcher(env, monkeypatch, first=1)
     disp.dispatch(env, dues(5, fire), fire,
                   lambda run, schedule: started.append(run.task_id))
     assert claimed == [['t02', 't03'], ['t04'], ['t00', 't01']]
@@ -231,20 +241,8 @@ def test_a_chunk_the_database_refuses_leaves_the_chunks_before_it_running(
         monkeypatch):
     env = make_stub()
     fire = int(T0.timestamp()) * S
-    calls, started = [], []
-    real_claim = history.claim
-
-    def claim(env, claims, runner, now):
-        calls.append(len(claims))
-        if len(calls) == 2:
-            raise RuntimeError('database is locked')
-        return real_claim(env, claims, runner, now)
-
-    monkeypatch.setattr(history, 'claim', claim)
-    monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
-    disp = Dispatcher(RunRegistry(env.path, auto=False), inline_spawn, None,
-                      'me:1', None, punctual=False)
-    disp.draw = lambda n: 0
+    started = []
+    disp, _ = chunked_dispatcher(env, monkeypatch, fail_at=2)
     with pytest.raises(ClaimFailed) as failed:
         disp.dispatch(env, dues(5, fire), fire,
                       lambda run, schedule: started.append(run.task_id))
@@ -261,20 +259,27 @@ def test_a_chunk_the_database_refuses_leaves_the_chunks_before_it_running(
 
 # Outcomes written by one thread for all ---------------------------------
 
-def test_a_run_ending_while_outcomes_are_written_leaves_its_own_to_the_writer(
-        tmp_path, monkeypatch):
-    env = make_env(tmp_path / 'env')
+def ended_runs(env, count):
+    """`count` runs claimed, registered in a run registry (which starts
+    no thread) and ended with success; returns the registry and them."""
     fire = int(T0.timestamp()) * S
-    claims = [history.Claim('t%d' % n, 'cron', fire, fire) for n in range(2)]
+    claims = [history.Claim('t%d' % n, 'cron', fire, fire)
+              for n in range(count)]
     history.claim(env, claims, 'me:1', fire)
     registry = RunRegistry(env.path, auto=False)
     runs = []
     for claim in claims:
-        run = TaskRun(None, claim.task, 'cron', (), fire, 'me:1',
-                                 claim.id)
+        run = TaskRun(None, claim.task, 'cron', (), fire, 'me:1', claim.id)
         run.success, run.ended = True, fire + S
         registry.add(env, run)
         runs.append(run)
+    return registry, runs
+
+
+def test_a_run_ending_while_outcomes_are_written_leaves_its_own_to_the_writer(
+        tmp_path, monkeypatch):
+    env = make_env(tmp_path / 'env')
+    registry, runs = ended_runs(env, 2)
     writing, go_on = threading.Event(), threading.Event()
     real = history.finish_all
     batches = []
@@ -304,18 +309,18 @@ def test_a_run_ending_while_outcomes_are_written_leaves_its_own_to_the_writer(
 def test_outcomes_the_writer_could_not_write_are_kept_and_written_later(
         tmp_path, monkeypatch):
     env = make_env(tmp_path / 'env')
-    fire = int(T0.timestamp()) * S
-    claim = history.Claim('t', 'cron', fire, fire)
-    history.claim(env, [claim], 'me:1', fire)
-    registry = RunRegistry(env.path, auto=False)
-    run = TaskRun(None, 't', 'cron', (), fire, 'me:1', claim.id)
-    run.success, run.ended = True, fire + S
-    registry.add(env, run)
+    registry, (run,) = ended_runs(env, 1)
 
-    def refused(env, rows):
-        raise RuntimeError('database is locked')
+    real = history.finish_all
+    refusals = []
 
-    monkeypatch.setattr(history, 'finish_all', refused)
+    def refused_once(env, rows):
+        if not refusals:
+            refusals.append(rows)
+            raise RuntimeError('database is locked')
+        return real(env, rows)
+
+    monkeypatch.setattr(history, 'finish_all', refused_once)
     assert registry.finish(env, run, wait=False) is False
     assert history.get(env, run.id).status == 'running'
     assert registry.flush(env) == 0
@@ -352,20 +357,7 @@ def test_the_dues_deferred_before_a_chunk_fails_stay_due(monkeypatch):
     batch = dues(3, fire)
     for due in batch:
         due.schedule.max_instances = 1
-    calls = []
-    real_claim = history.claim
-
-    def claim(env, claims, runner, now):
-        calls.append(len(claims))
-        if len(calls) == 2:
-            raise RuntimeError('database is locked')
-        return real_claim(env, claims, runner, now)
-
-    monkeypatch.setattr(history, 'claim', claim)
-    monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
-    disp = Dispatcher(RunRegistry(env.path, auto=False), inline_spawn, None,
-                      'me:1', None, punctual=False)
-    disp.draw = lambda n: 0
+    disp, _ = chunked_dispatcher(env, monkeypatch, fail_at=2)
     with pytest.raises(ClaimFailed) as failed:
         disp.dispatch(env, batch, now, lambda run, schedule: None, now)
     # t00 was deferred (a run of it goes on), t01 claimed, t02 failed.
@@ -377,16 +369,7 @@ def test_the_dues_deferred_before_a_chunk_fails_stay_due(monkeypatch):
 def test_one_refused_outcome_does_not_hold_back_the_others_of_its_batch(
         tmp_path, monkeypatch):
     env = make_env(tmp_path / 'env')
-    fire = int(T0.timestamp()) * S
-    claims = [history.Claim('t%d' % n, 'cron', fire, fire) for n in range(2)]
-    history.claim(env, claims, 'me:1', fire)
-    registry = RunRegistry(env.path, auto=False)
-    runs = []
-    for claim in claims:
-        run = TaskRun(None, claim.task, 'cron', (), fire, 'me:1', claim.id)
-        run.success, run.ended = True, fire + S
-        registry.add(env, run)
-        runs.append(run)
+    registry, runs = ended_runs(env, 2)
     real = history.finish_all
 
     def finish_all(env, rows):
@@ -394,15 +377,7 @@ def test_one_refused_outcome_does_not_hold_back_the_others_of_its_batch(
             raise RuntimeError('the database refuses this message')
         return real(env, rows)
 
-    real_finish = history.finish
-
-    def finish(env, id, *args):
-        if id == runs[1].id:
-            raise RuntimeError('the database refuses this message')
-        return real_finish(env, id, *args)
-
     monkeypatch.setattr(history, 'finish_all', finish_all)
-    monkeypatch.setattr(history, 'finish', finish)
     registry._writing = True          # a writer is busy: both are queued
     for run in runs:
         assert registry.finish(env, run, wait=False) is True
@@ -413,6 +388,39 @@ def test_one_refused_outcome_does_not_hold_back_the_others_of_its_batch(
     assert history.get(env, runs[0].id).status == 'success'
     assert history.get(env, runs[1].id).status == 'running'
     monkeypatch.setattr(history, 'finish_all', real)
-    monkeypatch.setattr(history, 'finish', real_finish)
     assert registry.flush(env) == 0
+    assert history.get(env, runs[1].id).status == 'success'
+
+
+def test_a_run_that_waits_for_its_outcome_is_written_by_the_writer_too(
+        tmp_path, monkeypatch):
+    env = make_env(tmp_path / 'env')
+    registry, runs = ended_runs(env, 2)
+    writing, go_on = threading.Event(), threading.Event()
+    real = history.finish_all
+    batches = []
+
+    def finish_all(env, rows):
+        batches.append([r[0] for r in rows])
+        if len(batches) == 1:
+            writing.set()
+            go_on.wait(30)
+        return real(env, rows)
+
+    monkeypatch.setattr(history, 'finish_all', finish_all)
+    first = threading.Thread(target=registry.finish, args=(env, runs[0]),
+                             kwargs={'wait': False})
+    first.start()
+    assert writing.wait(30)
+    returned = []
+    second = threading.Thread(target=lambda: returned.append(
+        registry.finish(env, runs[1])))
+    second.start()
+    second.join(0.2)
+    assert returned == []           # it waits for the writer
+    go_on.set()
+    second.join(30)
+    first.join(30)
+    assert returned == [True]
+    assert batches == [[runs[0].id], [runs[1].id]]
     assert history.get(env, runs[1].id).status == 'success'

@@ -563,14 +563,16 @@ def test_an_outcome_refused_again_and_again_is_written_plainly(
     env = make_stub(enable=[CountTask])
     clock = FakeClock(T0.timestamp())
     mine = registry(env, clock)
-    real = h.finish
+    real = h.finish_all
 
-    def picky(env, id, ended, status, message='', started=None):
-        if message != dispatcher.PLAIN_MESSAGE:
+    def picky(env, rows):
+        if any(message != dispatcher.PLAIN_MESSAGE
+               for id, ended, status, message, started in rows):
             raise RuntimeError('value too long for this column')
-        return real(env, id, ended, status, message, started)
+        return real(env, rows)
 
-    monkeypatch.setattr(h, 'finish', picky)
+    # Every outcome is written through finish_all (finish included).
+    monkeypatch.setattr(h, 'finish_all', picky)
     run = Core(env).run_now('count', args=['x'], wait=True, clock=clock)
     for _ in range(dispatcher.PLAIN_AFTER + 1):
         clock.advance(dispatcher.RETRY_MAX)

@@ -239,7 +239,7 @@ class RunRegistry(object):
         self._runs = {}          # row id -> TaskRun
         self._unwritten = {}     # row id -> [args, attempts, next try]
         self._limits = {}        # row id -> (monotonic start, timeout s)
-        self._outbox = []        # [(run, args)] to write (`finish`)
+        self._outbox = []        # `_Ending`s to write (`finish`)
         self._writing = False    # whether a thread writes the outbox
         self._marking = threading.Lock()
         self._env = None
@@ -281,7 +281,7 @@ class RunRegistry(object):
     def going(self):
         """The runs going on (their outcome is not known yet)."""
         with self._lock:
-            ended = set(run.id for run, _ in self._outbox)
+            ended = set(ending.run.id for ending in self._outbox)
             return [run for id, run in self._runs.items()
                     if id not in self._unwritten and id not in ended]
 
@@ -306,15 +306,18 @@ class RunRegistry(object):
     def finish(self, env, run, status=None, message=None, wait=True):
         """Write the outcome of `run` (by default the one `Core.execute`
         left in it); when the database refuses it, keep it and try again
-        until it is written.
+        until it is written. Returns whether it is written (`True` too
+        when it is left to another thread, see below).
 
-        With `wait=False` the calling thread may return before the
-        outcome is committed: when another thread is writing outcomes
-        already, it writes this one too, in its next statement, and the
-        caller's worker is free for the next run at once (1,000 runs
-        ending together then cost a few commits, not 1,000 threads
-        queueing for the database). Without a writer, the caller writes
-        itself."""
+        Runs that end together are written together: a thread that finds
+        another one writing leaves its outcome to it, and the writer
+        commits every outcome that came meanwhile in one transaction
+        (1,000 runs ending at once cost a few commits, not 1,000 threads
+        queueing for the database; on SQLite, its busy handler slept them
+        for up to a second while their `running` rows held back the next
+        occurrence). With `wait` (the default) the thread returns once the
+        writer is done with its outcome; without, at once, and its worker
+        is free for the next run."""
         if status is None:
             status = 'success' if run.success else 'failure'
         if message is None:
@@ -326,57 +329,59 @@ class RunRegistry(object):
             # is written; none comes after (the run has ended).
             with self._lock:
                 self._limits.pop(run.id, None)
-        args = (run.ended, status, message, run.started)
-        if not wait:
-            with self._lock:
-                self._outbox.append((run, args))
-                if self._writing:
-                    return True
-                self._writing = True
-            return self._drain(env)
-        try:
-            history.finish(env, run.id, *args)
-        except Exception as e:
-            self._keep(env, run, args, e)
-            return False
+        ending = _Ending(run, (run.ended, status, message, run.started),
+                         wait)
         with self._lock:
-            self._runs.pop(run.id, None)
-        return True
+            self._outbox.append(ending)
+            writer = not self._writing
+            self._writing = True
+        if writer:
+            self._drain(env)
+        elif not wait:
+            return True
+        else:
+            ending.done.wait()
+        return ending.written
 
     def _drain(self, env):
         """Write the outcomes of the outbox until it is empty (this thread
-        is its writer); returns whether they were all written."""
-        written = True
+        is its writer)."""
         try:
             while True:
                 with self._lock:
                     batch, self._outbox = self._outbox, []
                     if not batch:
-                        return written
-                written = self._write_batch(env, batch) and written
-        finally:
+                        self._writing = False
+                        return
+                try:
+                    self._write_batch(env, batch)
+                finally:
+                    for ending in batch:
+                        if ending.done is not None:
+                            ending.done.set()
+        except BaseException:
             with self._lock:
                 self._writing = False
+            raise
 
     def _write_batch(self, env, batch):
-        """Write `batch` ([(run, args)]) in one transaction; when it fails,
+        """Write `batch` (`_Ending`s) in one transaction; when it fails,
         each on its own, so that one outcome the database refuses does not
-        hold back the others. Keeps those refused; returns whether all
-        were written."""
+        hold back the others. Keeps those refused."""
         try:
-            history.finish_all(env, [(run.id,) + args for run, args in batch])
-        except Exception as e:
-            if len(batch) == 1:
-                self._keep(env, batch[0][0], batch[0][1], e)
-                return False
-            written = True
-            for one in batch:
-                written = self._write_batch(env, [one]) and written
-            return written
+            history.finish_all(env, [(e.run.id,) + e.args for e in batch])
+        except Exception as error:
+            if len(batch) > 1:
+                for ending in batch:
+                    self._write_batch(env, [ending])
+            else:
+                batch[0].written = False
+                self._keep(env, batch[0].run, batch[0].args, error)
+            return
         with self._lock:
-            for run, args in batch:
-                self._runs.pop(run.id, None)
-        return True
+            for ending in batch:
+                ending.written = True
+                self._runs.pop(ending.run.id, None)
 
     def _keep(self, env, run, args, e):
         """Keep the outcome `args` of `run`, which the database refused
@@ -567,6 +572,20 @@ class RunRegistry(object):
                         return
                 continue       # a run came meanwhile
             self._wake.wait(wait)
+
+
+class _Ending(object):
+    """The outcome of a run to write (`RunRegistry.finish`): `args` are
+    `(ended, status, message, started)`; `written` tells, once `done`
+    (set only when the run's thread waits), whether it is."""
+
+    __slots__ = ('run', 'args', 'written', 'done')
+
+    def __init__(self, run, args, wait):
+        self.run = run
+        self.args = args
+        self.written = None
+        self.done = threading.Event() if wait else None
 
 
 def _lease(env):

@@ -20,9 +20,7 @@ import os
 import random
 import socket
 import sqlite3
-import threading
 import time
-import weakref
 
 from trac.core import Component, ExtensionPoint, implements
 from trac.db.api import DatabaseManager
@@ -398,56 +396,27 @@ def finish(env, id, ended, status, message='', started=None):
     that mark. A row marked `timeout` (`mark_timeout`) stays `timeout`:
     the real outcome is added to its message, after its duration.
 
-    Runs that end together are written together: a thread that finds
-    another one writing waits for it, and the next writer commits every
-    outcome that came meanwhile in one transaction. 100 runs ending at
-    once then cost a few commits, not 100 writers queueing for the
-    database (on SQLite, its busy handler sleeps them for up to a second
-    and their `running` rows hold back the next occurrence)."""
-    outcome = _Outcome([started, ended, status, storable(message), ended,
-                        id])
-    with _batches_lock:
-        batch = _batches.get(env)
-        if batch is None:
-            batch = _batches[env] = _Batch()
-        batch.pending.append(outcome)
-    with batch.writing:
-        if not outcome.done:
-            with _batches_lock:
-                outcomes, batch.pending = batch.pending, []
-            try:
-                _write_outcomes(env, outcomes)
-            except Exception as e:
-                for o in outcomes:
-                    o.error = e
-            if len(outcomes) > 1 and outcome.error is not None:
-                # One outcome the database refuses must not hold back
-                # the others: each is written on its own.
-                for o in outcomes:
-                    try:
-                        _write_outcomes(env, [o])
-                        o.error = None
-                    except Exception as e:
-                        o.error = e
-            for o in outcomes:
-                o.done = True
-    if outcome.error is not None:
-        raise outcome.error
+    The runs of one process that end together are written together by
+    its run registry (`dispatcher.RunRegistry.finish`), with
+    `finish_all`."""
+    finish_all(env, [(id, ended, status, message, started)])
 
 
 def finish_all(env, rows):
     """Complete the rows of many runs in one transaction: `rows` is
     `[(id, ended, status, message, started)]` (see `finish`). Raises the
     database's error when it failed: then none is written."""
-    _write_outcomes(env, [_Outcome([started, ended, status,
-                                    storable(message), ended, id])
+    _write_outcomes(env, [[started, ended, status, storable(message), ended,
+                           id]
                           for id, ended, status, message, started in rows])
 
 
 def _write_outcomes(env, outcomes):
+    """Write `outcomes`, `[[started, ended, status, message, heartbeat,
+    id]]`, in one transaction."""
     # The notes below go into copies: a transaction that fails and is
     # tried again starts from the outcomes as they were.
-    by_id = dict((o.args[-1], list(o.args)) for o in outcomes)
+    by_id = dict((args[-1], list(args)) for args in outcomes)
     outcome = dict((id, args[2]) for id, args in by_id.items())
     ids = sorted(by_id)
     dialect = _dialect(env)
@@ -562,28 +531,6 @@ def _iso(us):
     if us is None:
         return 'an unknown time'
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(seconds(us)))
-
-
-class _Outcome(object):
-    __slots__ = ('args', 'done', 'error')
-
-    def __init__(self, args):
-        self.args = args
-        self.done = False
-        self.error = None
-
-
-class _Batch(object):
-    """The outcomes waiting to be written to one environment's database,
-    and the lock of the thread writing them."""
-
-    def __init__(self):
-        self.pending = []
-        self.writing = threading.Lock()
-
-
-_batches_lock = threading.Lock()
-_batches = weakref.WeakKeyDictionary()   # Environment -> _Batch
 
 
 def heartbeat(env, ids, value):
