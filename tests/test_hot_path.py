@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 
 from traccron import dispatcher, history, housekeeping
-from traccron.agenda import Due
+from traccron.agenda import Agenda, Due
 from traccron.api import TaskRun
 from traccron.dispatcher import ClaimFailed, Dispatcher, RunRegistry, Workers
 from traccron.ticker import LEAD_MAX
@@ -424,3 +424,17 @@ def test_a_run_that_waits_for_its_outcome_is_written_by_the_writer_too(
     assert returned == [True]
     assert batches == [[runs[0].id], [runs[1].id]]
     assert history.get(env, runs[1].id).status == 'success'
+
+
+def test_a_deferred_occurrence_taken_past_the_grace_is_missed():
+    agenda = Agenda()
+    fire = int(T0.timestamp()) * S
+    schedule = _Schedule('t')
+    schedule.catch_up = False
+    agenda.defer(Due(schedule, fire))
+    # The ticker came back 90 s after the instant (misfire_grace 60 s).
+    dues, popped = agenda.take(fire + 90 * S, fire + 90 * S, 60 * S,
+                               fire + 90 * S)
+    assert [(d.fire, d.status) for d in dues] == [(fire, 'missed')]
+    assert dues[0].message.startswith('started too late: 90.000 s')
+    assert agenda.next_deferred() is None

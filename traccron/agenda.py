@@ -195,14 +195,10 @@ class Agenda(object):
             self._push(schedule, after)
         dues, popped = self._take_retries(now, horizon, grace), []
         near = horizon if near is None else near
+        deferred = []
         while self._deferred and self._deferred[0][0] <= near:
-            due = heapq.heappop(self._deferred)[2]
-            if due.attempt > 1:
-                dues.append(_late_retry(due, now, grace, 'started too late'))
-            elif now - due.at > grace:
-                dues += self._late(due.schedule, [due.fire], now, None)
-            else:
-                dues.append(due)
+            deferred.append(heapq.heappop(self._deferred)[2])
+        dues += self._again(deferred, now, grace, 'started too late')
         while self._heap and self._heap[0][0] <= horizon:
             fire, _, schedule = heapq.heappop(self._heap)
             after = fire
@@ -271,20 +267,24 @@ class Agenda(object):
         """Hand out again the dues that could not be claimed: those now
         later than `grace` become `missed` (or one catch-up run)."""
         pending, self.pending = self.pending, []
+        return self._cap_missed(self._again(
+            pending, now, grace, 'the database could not be reached in time'))
+
+    def _again(self, handed, now, grace, why):
+        """The dues `handed` out once more: those now later than `grace`
+        become `missed` (or one catch-up run), saying `why`."""
         dues, late = [], collections.OrderedDict()
-        for due in pending:
+        for due in handed:
             if due.attempt > 1:
                 # A retry keeps its attempt number, late or not.
-                dues.append(_late_retry(due, now, grace, 'the database '
-                                        'could not be reached in time'))
+                dues.append(_late_retry(due, now, grace, why))
             elif due.status == 'running' and now - due.fire > grace:
                 late.setdefault(due.schedule, []).append(due.fire)
             else:
                 dues.append(due)
         for schedule, fires in late.items():
-            dues += self._late(schedule, fires, now,
-                               'the database could not be reached in time')
-        return self._cap_missed(dues)
+            dues += self._late(schedule, fires, now, why)
+        return dues
 
     def _cap_missed(self, dues):
         """`dues` with at most the last `MAX_MISSED` `missed` ones of each
