@@ -17,13 +17,16 @@ import time
 from datetime import timedelta
 
 import pytest
+from trac.env import Environment
 
 from traccron import dispatcher, history, housekeeping
 from traccron.agenda import Agenda, Due
 from traccron.api import TaskRun
+from traccron.db import CronSetup
 from traccron.dispatcher import ClaimFailed, Dispatcher, RunRegistry, Workers
 from traccron.ticker import LEAD_MAX
 
+from databases import fresh_database, skip_unless
 from support import (StubTask, gone_pid, inline_spawn, make_env, make_stub,
                      primed_ticker, rows, tick_at, utc)
 
@@ -438,3 +441,53 @@ def test_a_deferred_occurrence_taken_past_the_grace_is_missed():
     assert [(d.fire, d.status) for d in dues] == [(fire, 'missed')]
     assert dues[0].message.startswith('started too late: 90.000 s')
     assert agenda.next_deferred() is None
+
+
+def test_on_postgresql_a_claim_waits_only_for_claims_of_its_own_task(
+        tmp_path, monkeypatch):
+    skip_unless('postgres')
+    fire = int(T0.timestamp()) * S
+    inside, release = threading.Event(), threading.Event()
+    real = history._insert_returning
+
+    def held(db, sql, claims, runner, now):
+        if claims[0].task == 'a' and not inside.is_set():
+            inside.set()           # the claim of `a` holds its lock
+            release.wait(30)
+        return real(db, sql, claims, runner, now)
+
+    monkeypatch.setattr(history, '_insert_returning', held)
+    with fresh_database('postgres') as uri:
+        env = Environment(str(tmp_path / 'env'), create=True,
+                          default_data=False, options=[
+                              ('trac', 'database', uri),
+                              ('components', 'traccron.*', 'enabled')])
+        CronSetup(env).upgrade_environment()
+        made = {}
+
+        def claim(name, task, fire):
+            made[name] = history.Claim(task, 'cron', fire, fire,
+                                       max_instances=1)
+            history.claim(env, [made[name]], 'me:1', fire)
+
+        first = threading.Thread(target=claim, args=('a1', 'a', fire))
+        first.start()
+        try:
+            assert inside.wait(30)
+            other = threading.Thread(target=claim, args=('b', 'b', fire))
+            other.start()
+            other.join(10)
+            # Another task's claim did not wait (one lock for all did).
+            assert not other.is_alive() and made['b'].status == 'running'
+            same = threading.Thread(target=claim, args=('a2', 'a', fire + S))
+            same.start()
+            same.join(0.5)
+            assert same.is_alive()     # the same task's claim waits
+        finally:
+            release.set()
+            first.join(30)
+        same.join(30)
+        # It counted the run of `a` claimed meanwhile: max_instances = 1.
+        assert made['a1'].status == 'running' and made['a1'].id
+        assert made['a2'].status == 'skipped'
+        env.shutdown()

@@ -239,7 +239,7 @@ def _claim(env, claims, runner, now):
     dialect = _dialect(env)
     with env.db_transaction as db:
         if any(c.max_instances for c in claims):
-            _limit_instances(db, claims, runner)
+            _limit_instances(db, claims, runner, dialect)
         inserted = [c for c in claims
                     if c.status not in ('refused', 'deferred')]
         if dialect in _INSERT_RETURNING:
@@ -258,15 +258,22 @@ def _claim(env, claims, runner, now):
         return won
 
 
-def _limit_instances(db, claims, runner):
+def _limit_instances(db, claims, runner, dialect):
     """Decide the `running` claims that `max_instances` holds back, from
-    the runs going on. The transaction first writes the schema version
-    row: that write lock makes the claims of all processes count and
-    insert one after the other, so two of them never both see a free
-    place (two schedules of one task firing at the same instant)."""
-    db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
-    counts = running_counts(db, runner, set(c.task for c in claims
-                                            if c.max_instances))
+    the runs going on. The transaction first takes a lock that makes the
+    claims of all processes for the same task count and insert one after
+    the other, so two of them never both see a free place (two schedules
+    of one task firing at the same instant): on PostgreSQL, a lock per
+    task (claims of other tasks go on meanwhile); elsewhere, the write
+    lock of the schema version row."""
+    tasks = set(c.task for c in claims if c.max_instances)
+    if dialect == 'postgres':
+        # In one order in every process: no deadlock.
+        db("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s) AS k "
+           "ORDER BY k", (_LOCK_CLASS, sorted(set(map(_lock_key, tasks)))))
+    else:
+        db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
+    counts = running_counts(db, runner, tasks)
     for c in claims:
         if c.status != 'running' or not c.max_instances:
             continue
@@ -285,6 +292,17 @@ def _limit_instances(db, claims, runner):
                              '(max_instances = %d)' % c.max_instances)
         else:
             counts[c.task] = (total + 1, mine + 1)
+
+
+#: The first key of TracCron's advisory locks on PostgreSQL ("TCro").
+_LOCK_CLASS = 0x5443726f
+
+
+def _lock_key(task):
+    """The second key of the advisory lock of `task`: 32 bits of its
+    SHA-1 (two tasks that share it only wait for each other)."""
+    return int.from_bytes(hashlib.sha1(task.encode('utf-8')).digest()[:4],
+                          'big', signed=True)
 
 
 def _insert_returning(db, sql, claims, runner, now):
