@@ -19,9 +19,10 @@ from datetime import timedelta
 import pytest
 from trac.env import Environment
 
-from traccron import dispatcher, history, housekeeping
+from traccron import capture, dispatcher, history, housekeeping
 from traccron.agenda import Agenda, Due
-from traccron.api import TaskRun
+from traccron.api import TaskRun, current_run
+from traccron.core import Core
 from traccron.db import CronSetup
 from traccron.dispatcher import ClaimFailed, Dispatcher, RunRegistry, Workers
 from traccron.ticker import LEAD_MAX
@@ -90,6 +91,56 @@ def test_a_slow_run_never_delays_the_start_of_the_others():
         assert not release.is_set()
     finally:
         release.set()
+
+
+def test_quick_runs_due_together_run_one_after_another_in_one_thread():
+    # On a clock that stands still, no run waits longer than the grace:
+    # the thread back from each run takes the next, and no other wakes.
+    workers = Workers(idle=5, time=lambda: 1000.0)
+    ran = []
+    done = threading.Event()
+
+    def task(i):
+        ran.append((i, threading.get_ident()))
+        if len(ran) == 200:
+            done.set()
+
+    for i in range(200):
+        workers.spawn_at(999.0, 'run', task, i)
+    assert done.wait(30)
+    assert [i for i, _ in ran] == list(range(200))
+    assert len(set(ident for _, ident in ran)) == 1
+
+
+def test_the_end_of_a_run_comes_after_the_starts_due_meanwhile():
+    workers = Workers(idle=5)
+    order = []
+    done = threading.Event()
+
+    def end(i):
+        order.append(('end', i))
+        if len(order) == 100:
+            done.set()
+
+    def task(i):
+        order.append(('start', i))
+        workers.later(end, i)
+
+    at = time.time() + 0.2
+    for i in range(50):
+        workers.spawn_at(at, 'run', task, i)
+    assert done.wait(30)
+    assert order[:50] == [('start', i) for i in range(50)]
+    assert sorted(order[50:]) == [('end', i) for i in range(50)]
+
+
+def test_what_is_left_for_later_is_done_when_no_run_is_due_for_long():
+    workers = Workers(idle=5)
+    ended = threading.Event()
+    workers.spawn_at(time.time() + 60, 'far', lambda: None)
+    workers.spawn('now', workers.later, ended.set)
+    # The leader waits for the far run: it takes the end meanwhile.
+    assert ended.wait(30)
 
 
 def test_runs_start_at_their_time_in_time_order():
@@ -491,3 +542,65 @@ def test_on_postgresql_a_claim_waits_only_for_claims_of_its_own_task(
         assert made['a1'].status == 'running' and made['a1'].id
         assert made['a2'].status == 'skipped'
         env.shutdown()
+
+
+# The end of a run, in another thread ---------------------------------------
+
+class EndListener(object):
+    """A listener that logs at the end of each run and notes the run it
+    sees."""
+
+    def __init__(self, log):
+        self.log = log
+        self.seen = []
+
+    def getId(self):
+        return 'end_listener'
+
+    def onStartTask(self, task):
+        pass
+
+    def onEndTask(self, task, success):
+        self.seen.append((current_run(), threading.get_ident()))
+        self.log.info('the end, seen by the listener')
+
+
+class Talker(StubTask):
+    task_id = 'talker'
+
+    def wake_up(self, *args):
+        self.log.info('said by the task')
+
+
+def test_the_end_handed_to_another_thread_keeps_its_run_and_its_log(
+        tmp_path):
+    env = make_env(tmp_path / 'env', enable=['test_hot_path.Talker'])
+    core = Core(env)
+    fire = int(T0.timestamp()) * S
+    claim = history.Claim('talker', 'cron', fire, fire)
+    history.claim(env, [claim], 'me:1', fire)
+    registry = RunRegistry(env.path, auto=False)
+    run = TaskRun(Talker(env), 'talker', 'cron', (), fire, 'me:1', claim.id)
+    registry.add(env, run)
+    listener = EndListener(env.log)
+    handed = []
+    assert core.execute(run, finish_env=env, registry=registry,
+                        later=lambda *a: handed.append(a),
+                        ready=([listener], 10000, ['a note'])) is True
+    # The task has returned; its end waits for a thread.
+    assert len(handed) == 1 and listener.seen == []
+    assert history.get(env, run.id).status == 'running'
+    env.log.info('said by this thread after the task')
+    target = handed[0][0]
+    other = threading.Thread(target=target, args=handed[0][1:])
+    other.start()
+    other.join(30)
+    assert listener.seen == [(run, other.ident)]
+    row = history.get(env, run.id)
+    assert row.status == 'success' and 'a note' in row.message
+    text = capture.get(env, run.id)
+    assert 'said by the task' in text
+    assert 'the end, seen by the listener' in text
+    assert 'said by this thread after the task' not in text
+    assert registry.runs() == []
+    env.shutdown()

@@ -169,6 +169,21 @@ def stop(run):
     return captured
 
 
+def leave(run):
+    """The calling thread no longer captures for `run`, which goes on
+    elsewhere (`join`)."""
+    captured = _runs.get(id(run))
+    if captured is not None:
+        _handler.pop(threading.get_ident(), captured)
+
+
+def join(run):
+    """The calling thread captures for `run` until `stop(run)`."""
+    captured = _runs.get(id(run))
+    if captured is not None:
+        _handler.push(threading.get_ident(), captured)
+
+
 @contextlib.contextmanager
 def follow(run):
     """Capture for `run` what the calling thread logs meanwhile: for the

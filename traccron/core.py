@@ -121,7 +121,7 @@ class Core(Component):
     # Running a task
 
     def execute(self, run, finish_env=None, clock=time, registry=None,
-                retry=None, finish_wait=True):
+                retry=None, finish_wait=True, later=None, ready=None):
         """Run `run.task` with its arguments: listeners' `onStartTask`,
         `wake_up`, listeners' `onEndTask`, then record the outcome in the
         history (through the run registry, which writes it again until the
@@ -135,23 +135,27 @@ class Core(Component):
         (so that the run never holds back its own retry); the final
         failure is an alert (`traccron.alerts`). With `finish_wait=False`,
         a success may return before its outcome is committed, when another
-        thread writes outcomes already (`RunRegistry.finish`)."""
-        task = run.task
-        notes = []
-        release = None
+        thread writes outcomes already (`RunRegistry.finish`).
+
+        With `later(target, *args)` (`Workers.later`), what follows the
+        task's return (its retry, `onEndTask`, the outcome) is handed to
+        it and this call returns at once, so that the thread is free for
+        the runs due next; the log capture and `current_run()` follow the
+        run to the thread that ends it. `ready` is what `ready()` returned
+        (the same for the runs of one instant)."""
         set_current_run(run)
         captured = None
         try:
-            captured = capture.start(self.env, run,
-                                     CronConfig(self.env).log_capture_bytes)
-            listeners = self._listeners(notes)
+            listeners, limit, notes = ready or self.ready()
+            notes = list(notes)
+            captured = capture.start(self.env, run, limit)
             _wait_for(run.start_at, clock)
             if run.started is None:
                 run.started = now_us(clock)
             for listener in listeners:
-                self._call_listener(listener, 'onStartTask', notes, task)
+                self._call_listener(listener, 'onStartTask', notes, run.task)
             try:
-                task.wake_up(*run.args)
+                run.task.wake_up(*run.args)
             except BaseException:
                 run.success = False
                 run.message = '\n'.join(filter(None, [
@@ -161,10 +165,42 @@ class Core(Component):
             else:
                 run.success = True
             run.ended = now_us(clock)
+        except BaseException:
+            set_current_run(None)
+            self._stop_capture(run)
+            raise
+        ending = (run, listeners, notes, captured, finish_env, registry,
+                  retry, finish_wait)
+        if later is None:
+            return self._end(*ending)
+        capture.leave(run)
+        set_current_run(None)
+        later(self._end_here, *ending)
+        return run.success
+
+    def ready(self):
+        """What `execute` reads from the configuration before a run: the
+        enabled listeners, the log capture's cap and the notes to add to
+        the run's message (when the listeners could not be listed)."""
+        notes = []
+        listeners = self._listeners(notes)
+        return listeners, CronConfig(self.env).log_capture_bytes, notes
+
+    def _end_here(self, run, *rest):
+        """`_end` in a thread other than the task's."""
+        set_current_run(run)
+        capture.join(run)
+        self._end(run, *rest)
+
+    def _end(self, run, listeners, notes, captured, finish_env, registry,
+             retry, finish_wait):
+        """The end of `execute`, once the task has returned."""
+        release = None
+        try:
             if not run.success and retry is not None:
                 release = self._plan_retry(retry, run, notes)
             for listener in listeners:
-                self._call_listener(listener, 'onEndTask', notes, task,
+                self._call_listener(listener, 'onEndTask', notes, run.task,
                                     run.success)
         finally:
             set_current_run(None)

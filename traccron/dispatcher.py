@@ -11,6 +11,7 @@
 every run of this process, scheduled or manual, until its outcome is
 written."""
 
+import collections
 import errno
 import fcntl
 import functools
@@ -31,6 +32,9 @@ from traccron.times import SECOND, from_us, now_us
 
 #: Seconds an idle worker thread waits for a run before it ends.
 WORKER_IDLE = 60.0
+#: Seconds a due run waits for a thread back from a run before another
+#: thread takes it (`Workers`).
+GRACE = 0.001
 #: First and longest wait (seconds) before an outcome the database
 #: refused is written again.
 RETRY_FIRST = 0.5
@@ -96,27 +100,36 @@ class Workers(object):
     """The threads that run tasks, at their time.
 
     One thread at most, the leader, waits for the time of the first
-    run; the other idle threads wait to lead. The leader takes the run
-    when its time comes and, before running it, makes sure another
-    thread leads (it wakes an idle one, or starts one when none is
-    idle). A slow task therefore never delays another's start, while
-    quick tasks are run one after another by the few threads that are
-    free: 1,000 runs due at one instant start within ~2 ms on 5 threads.
-    (A thread per run, each sleeping until the instant, made them wait
-    for the interpreter lock in turn: ~0.9 s for the last of 1,000.)
-    A thread idle for `idle` seconds ends."""
+    run; the other idle threads wait to lead. When a run's time comes, a
+    thread back from a run takes it at once; the leader takes it only
+    when no thread came back for `grace` seconds (or none runs), and
+    then makes sure another thread leads (it wakes an idle one, or starts
+    one) before running it. Quick tasks are therefore run one after
+    another by one thread, with no thread waking for each (every wake
+    makes the threads take turns at the interpreter lock: a run's first
+    line then waits for the others' switches), while a slow task holds
+    back the runs due after it for `grace` at most: 1,000 runs due at
+    one instant start within ~2 ms. What a run does once its task has
+    returned (listeners, outcome) is handed back with `later`, and waits
+    until no run is due: the starts of an instant come first. A thread
+    idle for `idle` seconds ends."""
 
-    def __init__(self, idle=WORKER_IDLE, time=_time.time):
+    def __init__(self, idle=WORKER_IDLE, time=_time.time, grace=GRACE):
         self._idle_timeout = idle
         self._time = time
+        self._grace = grace
         self._lock = threading.Lock()
         self._lead = threading.Condition(self._lock)     # the leader waits
         self._follow = threading.Condition(self._lock)   # the others wait
         self._heap = []          # (at, seq, target, args)
+        self._after = collections.deque()    # (target, args): `later`
         self._seq = 0
         self._leader = False
         self._idle = 0           # threads waiting to lead
+        self._waking = 0         # of them, woken to lead
         self._starting = 0       # threads started, not yet waiting
+        self._running = 0        # threads running a run
+        self._taken = 0.0        # when a run was last taken
 
     def spawn(self, name, target, *args):
         """Run `target(*args)` in a worker thread now; raises when no
@@ -149,13 +162,26 @@ class Workers(object):
                     heapq.heapify(self._heap)
                 raise
 
+    def later(self, target, *args):
+        """Call `target(*args)` in a worker thread once no run is due (it
+        comes after the starts of the instant). Only a worker thread may
+        call it: it goes back to the pool, so a thread will take it."""
+        with self._lock:
+            self._after.append((target, args))
+            if self._leader and not self._due():
+                self._lead.notify()
+
+    def _due(self):
+        return bool(self._heap) and self._heap[0][0] <= self._time()
+
     def _promote(self):
         """Make sure a thread will lead (the lock is held); returns
         whether one must be started."""
-        if self._idle:
-            self._follow.notify()
+        if self._leader or self._waking or self._starting:
             return False
-        if self._starting:
+        if self._idle:
+            self._waking += 1
+            self._follow.notify()
             return False
         self._starting += 1
         return True
@@ -171,36 +197,67 @@ class Workers(object):
     def _work(self):
         with self._lock:
             self._starting -= 1
+            lead = True      # started or woken to lead
             while True:
-                if self._heap and not self._leader:
+                entry = None if lead and not self._leader else self._next()
+                if entry is None and not self._leader and \
+                        (self._heap or self._after):
                     entry = self._take()
-                    if entry is None:
-                        continue
-                    start = bool(self._heap) and self._promote()
+                lead = False
+                if entry is not None:
+                    start = bool(self._heap or self._after) and \
+                        self._promote()
+                    self._running += 1
                     self._lock.release()
                     try:
                         self._run(entry, start)
                     finally:
                         entry = None
                         self._lock.acquire()
+                        self._running -= 1
                     continue
                 self._idle += 1
                 try:
                     woke = self._follow.wait(self._idle_timeout)
                 finally:
                     self._idle -= 1
-                if not woke and not (self._heap and not self._leader):
+                if woke:
+                    self._waking -= 1
+                    lead = True
+                elif not ((self._heap or self._after) and not self._leader):
                     return
 
+    def _next(self):
+        """The run due now, or else what `later` was given (the lock is
+        held); `None` when neither is there."""
+        if self._heap and self._heap[0][0] <= self._time():
+            self._taken = self._time()
+            return heapq.heappop(self._heap)
+        if self._after:
+            target, args = self._after.popleft()
+            return (None, None, target, args)
+        return None
+
     def _take(self):
-        """Lead (the lock is held): wait for the time of the first run and
-        take it; `None` when there is none left."""
+        """Lead (the lock is held): wait until the first run is due and no
+        thread came back from a run for `grace`, then take it, or take
+        what `later` was given while no run is due; `None` when there is
+        nothing left."""
         self._leader = True
         try:
-            while self._heap:
-                wait = self._heap[0][0] - self._time()
-                if wait <= 0:
-                    return heapq.heappop(self._heap)
+            while self._heap or self._after:
+                wait = None
+                if self._heap:
+                    at = self._heap[0][0]
+                    if self._running:
+                        at = max(at, self._taken + self._grace)
+                    wait = at - self._time()
+                    if wait <= 0:
+                        self._taken = self._time()
+                        return heapq.heappop(self._heap)
+                if self._after and not self._due():
+                    target, args = self._after.popleft()
+                    return (None, None, target, args)
                 self._lead.wait(wait)
             return None
         finally:

@@ -98,13 +98,16 @@ class Ticker(object):
         self._lead_per_due = lead_per_due
         self._cost = 0.0       # measured seconds to claim and start a run
         spawn_at = None
+        self._later = None
         if spawn is None:
             workers = Workers()
             spawn = workers.spawn
             if isinstance(self.clock, SystemClock):
                 # Runs start at their time in the workers (on a clock of
-                # tests, they wait for it themselves, on that clock).
+                # tests, they wait for it themselves, on that clock), and
+                # end once the runs due meanwhile have started.
                 spawn_at = workers.spawn_at
+                self._later = workers.later
         self._dispatcher = Dispatcher(self.registry, spawn, self.clock,
                                       history.runner_id(), self.local_key,
                                       spawn_at=spawn_at)
@@ -397,16 +400,28 @@ class Ticker(object):
         registry, clock = self.registry, self.clock
         dispatcher = self._dispatcher
 
+        ready = core.ready()
+
+        def done():
+            ident = threading.get_ident()
+            core.env.shutdown(ident)
+            if dispatcher.env is not core.env:
+                dispatcher.env.shutdown(ident)
+
+        def end(target, *args):
+            self._later(_then, target, args, done)
+
         def execute(run, schedule):
             try:
                 core.execute(run, finish_env=lambda: dispatcher.env,
                              clock=clock, registry=registry,
                              retry=lambda run: self._plan_retry(
                                  dispatcher.env, schedule, run),
-                             finish_wait=False)
+                             finish_wait=False,
+                             later=end if self._later else None,
+                             ready=ready)
             finally:
-                core.env.shutdown(threading.get_ident())
-                dispatcher.env.shutdown(threading.get_ident())
+                done()
 
         try:
             if any(d.status == 'running' for d in dues):
@@ -545,3 +560,11 @@ def _unregister(ticker):
 def _stop_all():
     for ticker in list(_tickers.values()):
         ticker.stop()
+
+
+def _then(target, args, done):
+    """`target(*args)`, then `done()` whatever happens."""
+    try:
+        target(*args)
+    finally:
+        done()
