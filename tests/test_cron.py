@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from support import UTC, offset_changes, ours, utc
+from traccron import cron
 from traccron.cron import (CronExpression, CronSyntaxError, local_zone,
                            split_expressions)
 
@@ -722,6 +723,34 @@ def test_fire_instants_never_go_backwards_or_repeat(zone, text):
             assert following.astimezone(UTC) > instant.astimezone(UTC)
             assert following.tzinfo is tz
             instant = following
+
+
+def test_the_day_tables_of_day_terms_seen_before_are_not_made_again(
+        monkeypatch):
+    """Start-up of 10,000 schedules (bench/scale.py): 2,700 expressions
+    with a few different day terms make each set's tables once."""
+    cron.clear_tables()
+    made = []
+    real = CronExpression._days_of
+
+    def days_of(self, first_weekday, ndays):
+        made.append(first_weekday)
+        return real(self, first_weekday, ndays)
+
+    monkeypatch.setattr(CronExpression, '_days_of', days_of)
+    CronExpression('0 15 10 ? * MON-FRI', UTC)
+    assert len(made) == 28          # 7 first weekdays x 4 month lengths
+    same = CronExpression('7 3 2 ? * 2-6', PARIS)
+    assert len(made) == 28
+    other = CronExpression('0 0 12 L-2 * ?', UTC)
+    assert len(made) == 56
+    assert str(same.next_after(utc(2025, 1, 4))) == \
+        '2025-01-06 02:03:07+01:00'
+    assert str(other.next_after(utc(2025, 2, 1))) == \
+        '2025-02-26 12:00:00+00:00'
+    cron.clear_tables()
+    CronExpression('0 15 10 ? * MON-FRI', UTC)
+    assert len(made) == 84
 
 
 def test_expressions_share_their_lookup_tables():

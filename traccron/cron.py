@@ -220,6 +220,10 @@ class _MonthDays(object):
                 self.days.update(_values(field, item, pos))
         return self
 
+    def key(self):
+        return (frozenset(self.days), frozenset(self.from_last),
+                self.last_weekday, frozenset(self.nearest))
+
     def days_of(self, first_weekday, ndays):
         """The days of a month whose 1st has weekday `first_weekday`."""
         def weekday(day):
@@ -280,6 +284,10 @@ class _WeekDays(object):
                                      for value in _values(field, item, pos))
         return self
 
+    def key(self):
+        return (frozenset(self.weekdays), frozenset(self.last),
+                frozenset(self.nth))
+
     def days_of(self, first_weekday, ndays):
         """The days of a month whose 1st has weekday `first_weekday`."""
         result = set()
@@ -301,6 +309,18 @@ class _WeekDays(object):
 _TABLES = {}
 #: Beyond this many tables, new ones are no longer kept for sharing.
 TABLES_KEPT = 100000
+
+
+#: The day tables of each set of day terms (`CronExpression`), made once:
+#: 10,000 schedules have only a few different ones.
+_DAY_TABLES = {}
+
+
+def clear_tables():
+    """Forget the tables kept for sharing (a benchmark hook: the next
+    expressions are parsed cold)."""
+    _TABLES.clear()
+    _DAY_TABLES.clear()
 
 
 def _shared(table):
@@ -526,15 +546,28 @@ class CronExpression(object):
                                       LAST_YEAR - FIRST_YEAR + 2)
         # Day tables depend only on the month's length and first weekday:
         # the one of (first weekday w, n days) is at 4 * w + n - 28.
-        self._day_tables = _shared(tuple(
-            _next_table(self._days_of(first_weekday, ndays), 33)
-            for first_weekday in range(7) for ndays in (28, 29, 30, 31)))
+        self._day_tables = self._day_tables_of()
         self._can_fire = any(
             self._day_tables[4 * first_weekday + ndays - 28][1] > 0
             for m in months for ndays in _possible_lengths(m)
             for first_weekday in range(7))
         # The day terms are in the tables now.
         self._month_days = self._week_days = None
+
+    def _day_tables_of(self):
+        """The day tables of the day terms, made once for each set."""
+        rule = self._day_rule
+        key = (rule,) if rule == 'all' else (
+            rule, self._month_days.key(), self._week_days.key())
+        tables = _DAY_TABLES.get(key)
+        if tables is None:
+            tables = _shared(tuple(
+                _next_table(self._days_of(first_weekday, ndays), 33)
+                for first_weekday in range(7)
+                for ndays in (28, 29, 30, 31)))
+            if len(_DAY_TABLES) < TABLES_KEPT:
+                _DAY_TABLES[key] = tables
+        return tables
 
     @staticmethod
     def _day_rule_of(quartz, dom, dow):

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from trac.core import Component, implements
 
+from traccron import cron
 from traccron.api import ISchedulerType
 from traccron.compat import EveryMinute, TriggerTimeFromCompile
 from traccron.config import or_default
@@ -142,6 +143,7 @@ def clear_cache():
     hook: the scheduler never needs it (a cached expression is immutable
     and keyed by its text and zone)."""
     _expression.cache_clear()
+    cron.clear_tables()
 
 
 class HourlyScheduler(_SchedulerTypeBase):

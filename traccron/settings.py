@@ -415,6 +415,11 @@ SCHEMA = [
 _FIXED = dict((s.key, s) for s in SCHEMA if not s.is_pattern)
 _PATTERNS = [s for s in SCHEMA if s.is_pattern]
 _SCHEDULE = [s for s in _PATTERNS if s.kind == 'schedule'][0]
+#: The setting of a pattern key by its last part (the first one listed).
+_BY_LAST = {}
+for _setting in reversed(_PATTERNS):
+    _BY_LAST[_setting.key.rsplit('.', 1)[1]] = _setting
+del _setting
 #: A key of a third-party component's own `Option` in `[traccron]`.
 _FOREIGN = Setting('', 'text', '', 'declared by another plugin', None)
 
@@ -435,11 +440,7 @@ def lookup(key):
         return setting
     if '.' not in key:
         return None
-    last = key.rsplit('.', 1)[1]
-    for setting in _PATTERNS:
-        if setting.key.rsplit('.', 1)[1] == last:
-            return setting
-    return _SCHEDULE
+    return _BY_LAST.get(key.rsplit('.', 1)[1], _SCHEDULE)
 
 
 def expand(task_ids, type_ids, listener_ids):
