@@ -142,6 +142,29 @@ def test_finish_query_count_and_running_counts(env):
     assert history.running_counts(env, 'me:1') == {}
 
 
+def test_an_occurrence_claimed_elsewhere_is_lost_not_deferred(env):
+    """Tickers that share the database claim a big batch ahead: the
+    occurrences another one claimed already are lost at once, not
+    deferred (which claimed them all again across the instant), while
+    another schedule of the task at that instant is still held back."""
+    fire = 1800000000 * S
+    assert len(history.claim(env, [Claim('a', 'cron', fire, fire,
+                                         max_instances=1)],
+                             'host:1/abcdef0000', fire - S)) == 1
+    same = Claim('a', 'cron', fire, fire, max_instances=1, defer=True)
+    other = Claim('a', 'hourly', fire, fire, max_instances=1, defer=True)
+    assert history.claim(env, [same, other], 'host:2/abcdef0000',
+                         fire - S) == []
+    assert same.status == 'running' and same.id is None
+    assert other.status == 'deferred'
+    # Near the instant, the other schedule is skipped.
+    other = Claim('a', 'hourly', fire, fire, max_instances=1)
+    assert history.claim(env, [other], 'host:2/abcdef0000', fire) == \
+        [other]
+    assert other.status == 'skipped'
+    assert history.count(env) == 2
+
+
 def test_max_instances_is_counted_in_the_claims_transaction(env):
     """Eight processes claim, at the same instant, eight schedules of one
     task with max_instances = 1: one runs, seven are skipped."""

@@ -273,11 +273,18 @@ def _limit_instances(db, claims, runner, dialect):
            "ORDER BY k", (_LOCK_CLASS, sorted(set(map(_lock_key, tasks)))))
     else:
         db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
-    counts = running_counts(db, runner, tasks)
+    going = _going(db, tasks)
+    counts = _counts(going, runner)
     for c in claims:
         if c.status != 'running' or not c.max_instances:
             continue
         total, mine = counts.get(c.task, (0, 0))
+        # The occurrence itself, claimed by another process: not a run
+        # that holds it back (its insert is refused below), so it is
+        # neither deferred nor skipped.
+        same = going.get((c.task, c.schedule, c.fire_time))
+        if same is not None:
+            total, mine = total - len(same), mine - same.count(runner)
         if (mine if c.local else total) >= c.max_instances:
             if c.defer:
                 c.status = 'deferred'
@@ -332,16 +339,29 @@ def running_counts(db, runner, tasks=None):
     """Return `{task: (running anywhere, running in process `runner`)}`
     (of `tasks` only, when given); `db` is a connection or an
     environment."""
-    counts = {}
+    return _counts(_going(db, tasks), runner)
+
+
+def _going(db, tasks=None):
+    """`{(task, schedule, fire_time): [runner of each run going on]}` (of
+    `tasks` only, when given)."""
+    going = {}
     where, params = GOING, ()
     if tasks is not None and len(tasks) <= _BATCH * 5:
         params = sorted(tasks)
         where += ' AND task IN (%s)' % ', '.join(['%s'] * len(params))
-    for task, row_runner, n in getattr(db, 'db_query', db)(
-            "SELECT task, runner, COUNT(*) FROM cron_history WHERE " +
-            where + " GROUP BY task, runner", params):
+    for task, schedule, fire, runner in getattr(db, 'db_query', db)(
+            "SELECT task, schedule, fire_time, runner FROM cron_history "
+            "WHERE " + where, params):
+        going.setdefault((task, schedule, fire), []).append(runner)
+    return going
+
+
+def _counts(going, runner):
+    counts = {}
+    for (task, _, _), runners in going.items():
         total, mine = counts.get(task, (0, 0))
-        counts[task] = (total + n, mine + (n if row_runner == runner else 0))
+        counts[task] = (total + len(runners), mine + runners.count(runner))
     return counts
 
 
