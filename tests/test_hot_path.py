@@ -11,6 +11,7 @@ worker threads that start runs at their time, big batches claimed ahead
 and in chunks, `max_instances` decided again near the instant, outcomes
 written by one thread for all, dead runners judged once."""
 
+import gc
 import socket
 import threading
 import time
@@ -25,7 +26,7 @@ from traccron.api import TaskRun, current_run
 from traccron.core import Core
 from traccron.db import CronSetup
 from traccron.dispatcher import ClaimFailed, Dispatcher, RunRegistry, Workers
-from traccron.ticker import LEAD_MAX
+from traccron.ticker import LEAD_MAX, Ticker
 
 from databases import fresh_database, skip_unless
 from support import (StubTask, gone_pid, inline_spawn, make_env, make_stub,
@@ -267,18 +268,23 @@ def dues(count, fire):
     return [Due(_Schedule('t%02d' % n), fire) for n in range(count)]
 
 
-def chunked_dispatcher(env, monkeypatch, first=0, fail_at=None):
+def chunked_dispatcher(env, monkeypatch, first=0, fail_at=None,
+                       busy_at=()):
     """A dispatcher of chunks of 2 that begins with chunk `first`; the
     claim number `fail_at` (1 for the first) raises, like a database
-    that is locked. Returns it and the tasks of each claim made."""
+    that is locked, and those in `busy_at` find another process claiming
+    their tasks. Returns it and the tasks of each claim made (with
+    `busy`, whether it may be passed over)."""
     calls = []
     real_claim = history.claim
 
-    def claim(env, claims, runner, now):
-        calls.append([c.task for c in claims])
+    def claim(env, claims, runner, now, busy=False):
+        calls.append([c.task for c in claims] + (['busy'] if busy else []))
         if len(calls) == fail_at:
             raise RuntimeError('database is locked')
-        return real_claim(env, claims, runner, now)
+        if busy and len(calls) in busy_at:
+            return None
+        return real_claim(env, claims, runner, now, busy)
 
     monkeypatch.setattr(history, 'claim', claim)
     monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
@@ -295,8 +301,37 @@ def test_a_big_batch_is_claimed_in_chunks_from_a_drawn_one(monkeypatch):
     disp, claimed = chunked_dispatcher(env, monkeypatch, first=1)
     disp.dispatch(env, dues(5, fire), fire,
                   lambda run, schedule: started.append(run.task_id))
-    assert claimed == [['t02', 't03'], ['t04'], ['t00', 't01']]
+    assert claimed == [['t02', 't03', 'busy'], ['t04', 'busy'],
+                       ['t00', 't01', 'busy']]
     assert started == ['t02', 't03', 't04', 't00', 't01']
+
+
+def test_a_chunk_another_process_claims_then_is_claimed_after_the_others(
+        monkeypatch):
+    env = make_stub()
+    fire = int(T0.timestamp()) * S
+    started = []
+    disp, claimed = chunked_dispatcher(env, monkeypatch, busy_at=(1,))
+    disp.dispatch(env, dues(5, fire), fire,
+                  lambda run, schedule: started.append(run.task_id))
+    # Passed over while busy, then claimed waiting for the lock.
+    assert claimed == [['t00', 't01', 'busy'], ['t02', 't03', 'busy'],
+                       ['t04', 'busy'], ['t00', 't01']]
+    assert started == ['t02', 't03', 't04', 't00', 't01']
+    assert sorted(r.task for r in history.query(env)) == \
+        ['t00', 't01', 't02', 't03', 't04']
+
+
+def test_a_chunk_that_fails_after_one_was_passed_over_leaves_both_due(
+        monkeypatch):
+    env = make_stub()
+    fire = int(T0.timestamp()) * S
+    disp, claimed = chunked_dispatcher(env, monkeypatch, busy_at=(1,),
+                                       fail_at=2)
+    with pytest.raises(ClaimFailed) as failed:
+        disp.dispatch(env, dues(5, fire), fire, lambda run, schedule: None)
+    assert sorted(d.schedule.task_id for d in failed.value.unclaimed) == \
+        ['t00', 't01', 't02', 't03', 't04']
 
 
 def test_a_chunk_the_database_refuses_leaves_the_chunks_before_it_running(
@@ -612,3 +647,67 @@ def test_the_end_handed_to_another_thread_keeps_its_run_and_its_log(
     assert 'said by this thread after the task' not in text
     assert registry.runs() == []
     env.shutdown()
+
+
+def test_on_postgresql_a_claim_passes_over_tasks_another_one_claims(
+        tmp_path):
+    skip_unless('postgres')
+    fire = int(T0.timestamp()) * S
+    with fresh_database('postgres') as uri:
+        env = Environment(str(tmp_path / 'env'), create=True,
+                          default_data=False, options=[
+                              ('trac', 'database', uri),
+                              ('components', 'traccron.*', 'enabled')])
+        CronSetup(env).upgrade_environment()
+        holding, release, done = (threading.Event(), threading.Event(),
+                                  threading.Event())
+
+        def hold():
+            # Another process's claim of `a` in progress: its lock.
+            with env.db_transaction as db:
+                db("SELECT pg_advisory_xact_lock(%s, %s)",
+                   (history._LOCK_CLASS, history._lock_key('a')))
+                holding.set()
+                release.wait(30)
+            env.shutdown(threading.get_ident())
+            done.set()
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        try:
+            assert holding.wait(30)
+            claims = [history.Claim(t, 'cron', fire, fire, max_instances=1)
+                      for t in ('a', 'b')]
+            assert history.claim(env, claims, 'me:1', fire,
+                                 busy=True) is None
+            assert history.count(env) == 0 and claims[0].id is None
+            only_b = [history.Claim('b', 'cron', fire, fire,
+                                    max_instances=1)]
+            assert history.claim(env, only_b, 'me:1', fire,
+                                 busy=True) == only_b
+        finally:
+            release.set()
+            thread.join(30)
+        assert done.is_set()
+        claims = [history.Claim(t, 'cron', fire, fire, max_instances=1)
+                  for t in ('a', 'b')]
+        won = history.claim(env, claims, 'me:1', fire, busy=True)
+        assert [c.task for c in won] == ['a']
+        env.shutdown()
+
+
+# The garbage collector ------------------------------------------------------
+
+def test_a_real_ticker_leaves_the_schedule_table_out_of_gc_collections():
+    env = make_stub(config={'timezone': 'UTC'})
+    gc.unfreeze()
+    try:
+        # On a clock of tests, nothing is frozen (tests make many).
+        primed_ticker(env, T0)
+        assert gc.get_freeze_count() == 0
+        # The real ticker: what exists once the table is built is frozen.
+        ticker = Ticker(env.path, lambda: env, config_check=None)
+        ticker.tick()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -148,7 +148,7 @@ class TaskRun(object):
         self.retry_at = None
         #: Set when the run went past `TASK.timeout`.
         self.timed_out = False
-        self._cancel = threading.Event()
+        self._cancel = False     # a flag: set once, read by the task
         #: The instant (µs) the run waits for once it is ready to start:
         #: the ticker claims and prepares runs ahead of their time.
         self.start_at = None
@@ -158,10 +158,10 @@ class TaskRun(object):
         """Whether the run should stop early: it went past its time
         limit (`TASK.timeout`). A long task checks it between its steps
         and returns; Python cannot stop a thread from outside."""
-        return self._cancel.is_set()
+        return self._cancel
 
     def cancel(self):
-        self._cancel.set()
+        self._cancel = True
 
     @property
     def final(self):

@@ -735,16 +735,25 @@ class Dispatcher(object):
             first = self.draw(len(chunks))
             chunks = chunks[first:] + chunks[:first]
         deferred = []
-        for n, chunk in enumerate(chunks):
-            try:
-                won = history.claim(env, [c for _, c in chunk], self.runner,
-                                    now)
-            except Exception as e:
-                # The dues deferred so far are not claimed either.
-                raise ClaimFailed(e, deferred + [due for rest in chunks[n:]
-                                                 for due, _ in rest])
-            deferred += self._start_won(env, chunk, set(map(id, won)),
-                                        execute)
+        # A chunk that another process claims at that moment is passed
+        # over, and claimed once the others are (it is claimed by then:
+        # that costs one lock and one read).
+        passed = []
+        for busy, todo in ((len(chunks) > 1, chunks), (False, passed)):
+            for n, chunk in enumerate(todo):
+                try:
+                    won = history.claim(env, [c for _, c in chunk],
+                                        self.runner, now, busy=busy)
+                except Exception as e:
+                    # The dues deferred so far are not claimed either.
+                    rest = todo[n:] + (passed if todo is chunks else [])
+                    raise ClaimFailed(e, deferred + [due for r in rest
+                                                     for due, _ in r])
+                if won is None:
+                    passed.append(chunk)
+                    continue
+                deferred += self._start_won(env, chunk, set(map(id, won)),
+                                            execute)
         return deferred
 
     def _claim(self, due, now, early):

@@ -198,10 +198,12 @@ def claim_key(claim):
 CLAIM_ATTEMPTS = 5
 
 
-def claim(env, claims, runner, now):
+def claim(env, claims, runner, now, busy=False):
     """Insert `claims` in one transaction. Sets `id` on each claim whose
     row was inserted; a claim whose key exists already (another process
-    won it) keeps `id = None`. Returns the claims that were won.
+    won it) keeps `id = None`. Returns the claims that were won. With
+    `busy`, returns `None` (nothing done) rather than wait when another
+    process claims some of these tasks at that moment (PostgreSQL).
 
     Rows are inserted in key order, so that processes claiming the same
     occurrences lock the index in the same order; a transaction the
@@ -210,7 +212,7 @@ def claim(env, claims, runner, now):
     initial = [(c.status, c.message, c.started) for c in claims]
     for attempt in range(CLAIM_ATTEMPTS):
         try:
-            return _claim(env, claims, runner, now)
+            return _claim(env, claims, runner, now, busy)
         except Exception as e:
             for c, (status, message, started) in zip(claims, initial):
                 c.id = None
@@ -235,13 +237,16 @@ def _is_deadlock(e):
     return bool(args) and args[0] == 1213  # MySQL: deadlock
 
 
-def _claim(env, claims, runner, now):
+def _claim(env, claims, runner, now, busy=False):
     dialect = _dialect(env)
     with env.db_transaction as db:
+        lost = ()
         if any(c.max_instances for c in claims):
-            _limit_instances(db, claims, runner, dialect)
-        inserted = [c for c in claims
-                    if c.status not in ('refused', 'deferred')]
+            lost = _limit_instances(db, claims, runner, dialect, busy)
+            if lost is None:
+                return None
+        inserted = [c for c in claims if id(c) not in lost and
+                    c.status not in ('refused', 'deferred')]
         if dialect in _INSERT_RETURNING:
             return _insert_returning(db, _INSERT_RETURNING[dialect],
                                      inserted, runner, now)
@@ -258,33 +263,43 @@ def _claim(env, claims, runner, now):
         return won
 
 
-def _limit_instances(db, claims, runner, dialect):
+def _limit_instances(db, claims, runner, dialect, busy=False):
     """Decide the `running` claims that `max_instances` holds back, from
-    the runs going on. The transaction first takes a lock that makes the
-    claims of all processes for the same task count and insert one after
-    the other, so two of them never both see a free place (two schedules
-    of one task firing at the same instant): on PostgreSQL, a lock per
-    task (claims of other tasks go on meanwhile); elsewhere, the write
-    lock of the schema version row."""
+    the runs going on; returns the ids of the claims whose occurrence is
+    claimed already (lost). The transaction first takes a lock that makes
+    the claims of all processes for the same task count and insert one
+    after the other, so two of them never both see a free place (two
+    schedules of one task firing at the same instant): on PostgreSQL, a
+    lock per task (claims of other tasks go on meanwhile; with `busy`,
+    returns `None` at once when another transaction holds one of them);
+    elsewhere, the write lock of the schema version row."""
     tasks = set(c.task for c in claims if c.max_instances)
     if dialect == 'postgres':
-        # In one order in every process: no deadlock.
-        db("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s) AS k "
-           "ORDER BY k", (_LOCK_CLASS, sorted(set(map(_lock_key, tasks)))))
+        keys = sorted(set(map(_lock_key, tasks)))
+        if busy:
+            for taken, in db("SELECT bool_and(pg_try_advisory_xact_lock("
+                             "%s, k)) FROM unnest(%s) AS k",
+                             (_LOCK_CLASS, keys)):
+                if not taken:
+                    return None
+        else:
+            # In one order in every process: no deadlock.
+            db("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s) AS k "
+               "ORDER BY k", (_LOCK_CLASS, keys))
     else:
         db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
     going = _going(db, tasks)
     counts = _counts(going, runner)
+    lost = set()
     for c in claims:
         if c.status != 'running' or not c.max_instances:
             continue
         total, mine = counts.get(c.task, (0, 0))
-        # The occurrence itself, claimed by another process: not a run
-        # that holds it back (its insert is refused below), so it is
-        # neither deferred nor skipped.
-        same = going.get((c.task, c.schedule, c.fire_time))
-        if same is not None:
-            total, mine = total - len(same), mine - same.count(runner)
+        if claim_key(c) in going:
+            # The occurrence itself, claimed by another process already:
+            # lost (not deferred or skipped), and not inserted.
+            lost.add(id(c))
+            continue
         if (mine if c.local else total) >= c.max_instances:
             if c.defer:
                 c.status = 'deferred'
@@ -299,6 +314,7 @@ def _limit_instances(db, claims, runner, dialect):
                              '(max_instances = %d)' % c.max_instances)
         else:
             counts[c.task] = (total + 1, mine + 1)
+    return lost
 
 
 #: The first key of TracCron's advisory locks on PostgreSQL ("TCro").
@@ -343,25 +359,24 @@ def running_counts(db, runner, tasks=None):
 
 
 def _going(db, tasks=None):
-    """`{(task, schedule, fire_time): [runner of each run going on]}` (of
-    `tasks` only, when given)."""
-    going = {}
+    """`{(task, schedule, fire_time, attempt): runner}` of the runs going
+    on (of `tasks` only, when given)."""
     where, params = GOING, ()
     if tasks is not None and len(tasks) <= _BATCH * 5:
         params = sorted(tasks)
         where += ' AND task IN (%s)' % ', '.join(['%s'] * len(params))
-    for task, schedule, fire, runner in getattr(db, 'db_query', db)(
-            "SELECT task, schedule, fire_time, runner FROM cron_history "
-            "WHERE " + where, params):
-        going.setdefault((task, schedule, fire), []).append(runner)
-    return going
+    return dict(((task, schedule, fire, attempt), runner)
+                for task, schedule, fire, attempt, runner in getattr(
+                    db, 'db_query', db)(
+                        "SELECT task, schedule, fire_time, attempt, runner "
+                        "FROM cron_history WHERE " + where, params))
 
 
 def _counts(going, runner):
     counts = {}
-    for (task, _, _), runners in going.items():
-        total, mine = counts.get(task, (0, 0))
-        counts[task] = (total + len(runners), mine + runners.count(runner))
+    for key, row_runner in going.items():
+        total, mine = counts.get(key[0], (0, 0))
+        counts[key[0]] = (total + 1, mine + (row_runner == runner))
     return counts
 
 
