@@ -322,6 +322,29 @@ def test_a_chunk_another_process_claims_then_is_claimed_after_the_others(
         ['t00', 't01', 't02', 't03', 't04']
 
 
+def test_a_batch_shared_with_other_processes_is_claimed_at_their_pace(
+        monkeypatch):
+    env = make_stub()
+    fire = int(time.time() + 3600) * S       # far ahead: time to pace
+    disp, claimed = chunked_dispatcher(env, monkeypatch, busy_at=(2,))
+    disp._spawn_at = lambda *args: None      # a real ticker's dispatcher
+    pauses = []
+    monkeypatch.setattr(dispatcher._time, 'sleep', pauses.append)
+    # Alone, it claims one chunk after another.
+    disp.dispatch(env, dues(5, fire), fire, lambda run, schedule: None)
+    assert pauses == []
+    # A chunk was busy (another process claimed it): the next batch is
+    # paced, each won chunk followed by a pause as long as its claim.
+    assert len(claimed) == 4
+    disp.dispatch(env, dues(5, fire + S), fire, lambda run, schedule: None)
+    assert len(pauses) == 2 and all(0 <= p < 5 for p in pauses)
+    # Too close to the instant, it does not wait.
+    disp._shared = True
+    near = int(time.time() * S)
+    disp.dispatch(env, dues(5, near), near, lambda run, schedule: None)
+    assert len(pauses) == 2
+
+
 def test_a_chunk_that_fails_after_one_was_passed_over_leaves_both_due(
         monkeypatch):
     env = make_stub()

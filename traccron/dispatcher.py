@@ -46,6 +46,8 @@ PLAIN_AFTER = 3
 LOG_STORE = 2.0
 #: Claims per transaction when a big batch is claimed (`Dispatcher`).
 CLAIM_CHUNK = 100
+#: Seconds before the instant by which a paced claim ends (`Dispatcher`).
+PACE_MARGIN = 0.1
 PLAIN_MESSAGE = ('the message of this run could not be written to the '
                  'database (it is in the log)')
 
@@ -713,6 +715,8 @@ class Dispatcher(object):
         #: `draw(n)`: the chunk (0 to n - 1) a big batch's claim begins
         #: with (tests give their own).
         self.draw = random.randrange
+        # Whether the last batch was shared with another process.
+        self._shared = False
 
     def dispatch(self, env, dues, now, execute, early=None):
         """Claim `dues` (`agenda.Due`) and start the runs won; returns the
@@ -739,8 +743,11 @@ class Dispatcher(object):
         # over, and claimed once the others are (it is claimed by then:
         # that costs one lock and one read).
         passed = []
+        shared, self._shared = self._shared, False
+        fire = min(due.at for due in dues) / float(SECOND) if dues else 0
         for busy, todo in ((len(chunks) > 1, chunks), (False, passed)):
             for n, chunk in enumerate(todo):
+                began = _time.time()
                 try:
                     won = history.claim(env, [c for _, c in chunk],
                                         self.runner, now, busy=busy)
@@ -750,11 +757,28 @@ class Dispatcher(object):
                     raise ClaimFailed(e, deferred + [due for r in rest
                                                      for due, _ in r])
                 if won is None:
+                    self._shared = True
                     passed.append(chunk)
                     continue
                 deferred += self._start_won(env, chunk, set(map(id, won)),
                                             execute)
+                if len(won) < len(chunk):
+                    self._shared = True
+                if shared and busy and won and n + 1 < len(todo):
+                    self._pace(began, fire, len(todo) - n - 1)
         return deferred
+
+    def _pace(self, began, fire, left):
+        """After a chunk won, while other processes claim the same batch:
+        wait as long as the claim took, so that they take the next chunks
+        as often as this one and the runs of the instant spread evenly
+        over the processes (one that began first took them nearly all).
+        Never when the `left` chunks would then be claimed too late."""
+        if self._spawn_at is None:
+            return
+        took = _time.time() - began
+        if _time.time() + 2 * took * (left + 1) + PACE_MARGIN < fire:
+            _time.sleep(took)
 
     def _claim(self, due, now, early):
         schedule = due.schedule
