@@ -116,6 +116,27 @@ def test_quick_runs_due_together_run_one_after_another_in_one_thread():
     assert len(set(ident for _, ident in ran)) == 1
 
 
+def test_a_thread_rests_once_it_has_nothing_more_to_do():
+    rested = []
+    rest = threading.Event()
+
+    def note_rest():
+        rested.append(threading.get_ident())
+        rest.set()
+
+    clock = [1000.0]
+    workers = Workers(idle=5, time=lambda: clock[0], rest=note_rest)
+    ran = []
+    for i in range(20):
+        workers.spawn_at(1000.5, 'run', lambda: ran.append(
+            (threading.get_ident(), list(rested))))
+    clock[0] = 1001.0
+    assert rest.wait(30)
+    # Once after the runs, by the thread that ran them, not after each.
+    assert len(ran) == 20 and all(r == [] for _, r in ran)
+    assert rested == [ran[0][0]]
+
+
 def test_the_end_of_a_run_comes_after_the_starts_due_meanwhile():
     # On a clock that stands still once they are due, one thread takes
     # the runs one after another; an end waits until none is due (the

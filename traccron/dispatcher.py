@@ -116,8 +116,13 @@ class Workers(object):
     until no run is due: the starts of an instant come first. A thread
     idle for `idle` seconds ends."""
 
-    def __init__(self, idle=WORKER_IDLE, time=_time.time, grace=GRACE):
+    def __init__(self, idle=WORKER_IDLE, time=_time.time, grace=GRACE,
+                 rest=None):
         self._idle_timeout = idle
+        # `rest()`: called by a thread that ran something, once it has
+        # nothing more to do (it lets go of what it holds: Trac's
+        # repositories and connections of the thread).
+        self._rest = rest
         self._time = time
         self._grace = grace
         self._lock = threading.Lock()
@@ -200,6 +205,7 @@ class Workers(object):
         with self._lock:
             self._starting -= 1
             lead = True      # started or woken to lead
+            ran = False
             while True:
                 entry = None if lead and not self._leader else self._next()
                 if entry is None and not self._leader and \
@@ -217,6 +223,17 @@ class Workers(object):
                         entry = None
                         self._lock.acquire()
                         self._running -= 1
+                    ran = True
+                    continue
+                if ran and self._rest is not None:
+                    ran = False
+                    self._lock.release()
+                    try:
+                        self._rest()
+                    except BaseException:
+                        _log.error('TracCron worker error', exc_info=True)
+                    finally:
+                        self._lock.acquire()
                     continue
                 self._idle += 1
                 try:

@@ -101,7 +101,7 @@ class Ticker(object):
         spawn_at = None
         self._later = None
         if spawn is None:
-            workers = Workers()
+            workers = Workers(rest=self._rest)
             spawn = workers.spawn
             if isinstance(self.clock, SystemClock):
                 # Runs start at their time in the workers (on a clock of
@@ -258,6 +258,15 @@ class Ticker(object):
         self._overdue.check(env, core, now, mono, self.runner)
         return self._deadline(config, now, mono) / SECOND
 
+    def _rest(self):
+        """What a worker thread does once it has nothing more to do: let
+        go of the connections and repositories it holds."""
+        ident = threading.get_ident()
+        envs = [self._env, self._dispatcher.env]
+        for env in envs[:1] if envs[0] is envs[1] else envs:
+            if env is not None:
+                env.shutdown(ident)
+
     def _lead_of_next(self):
         """How far ahead (µs) the next batch is claimed: `lead`, and more
         in proportion to the batch's size."""
@@ -409,26 +418,14 @@ class Ticker(object):
 
         ready = core.ready()
 
-        def done():
-            ident = threading.get_ident()
-            core.env.shutdown(ident)
-            if dispatcher.env is not core.env:
-                dispatcher.env.shutdown(ident)
-
-        def end(target, *args):
-            self._later(_then, target, args, done)
-
         def execute(run, schedule):
-            try:
-                core.execute(run, finish_env=lambda: dispatcher.env,
-                             clock=clock, registry=registry,
-                             retry=lambda run: self._plan_retry(
-                                 dispatcher.env, schedule, run),
-                             finish_wait=False,
-                             later=end if self._later else None,
-                             ready=ready)
-            finally:
-                done()
+            # The worker thread lets go of the environment's connections
+            # and repositories once it has nothing more to do (`_rest`).
+            core.execute(run, finish_env=lambda: dispatcher.env,
+                         clock=clock, registry=registry,
+                         retry=lambda run: self._plan_retry(
+                             dispatcher.env, schedule, run),
+                         finish_wait=False, later=self._later, ready=ready)
 
         try:
             if any(d.status == 'running' for d in dues):
@@ -568,10 +565,3 @@ def _stop_all():
     for ticker in list(_tickers.values()):
         ticker.stop()
 
-
-def _then(target, args, done):
-    """`target(*args)`, then `done()` whatever happens."""
-    try:
-        target(*args)
-    finally:
-        done()
