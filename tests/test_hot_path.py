@@ -139,8 +139,8 @@ def test_a_thread_rests_once_it_has_nothing_more_to_do():
 
 def test_the_end_of_a_run_comes_after_the_starts_due_meanwhile():
     # On a clock that stands still once they are due, one thread takes
-    # the runs one after another; an end waits until none is due (the
-    # last start taken may record itself after an end).
+    # the runs one after another; the ends wait until no run was taken
+    # for QUIET (the other processes start theirs meanwhile).
     clock = [1000.0]
     workers = Workers(idle=5, time=lambda: clock[0])
     order = []
@@ -158,10 +158,38 @@ def test_the_end_of_a_run_comes_after_the_starts_due_meanwhile():
     for i in range(50):
         workers.spawn_at(1000.5, 'run', task, i)
     clock[0] = 1001.0     # the leader sees it within 0.5 s
+    deadline = time.time() + 30
+    while len(order) < 50 and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert order == [('start', i) for i in range(50)]
+    clock[0] += dispatcher.QUIET + 0.01
     assert done.wait(30)
-    assert order[:49] == [('start', i) for i in range(49)]
-    assert sorted(order) == sorted([('start', i) for i in range(50)] +
-                                   [('end', i) for i in range(50)])
+    assert sorted(order[50:]) == [('end', i) for i in range(50)]
+
+
+def test_an_end_waits_for_the_runs_due_no_longer_than_later_max():
+    clock = [1000.0]
+    workers = Workers(idle=5, time=lambda: clock[0])
+    ended, release = threading.Event(), threading.Event()
+
+    def first():
+        workers.later(ended.set)
+        release.wait(30)       # a slow run: the others stay due
+
+    workers.spawn_at(1000.05, 'slow', first)
+    workers.spawn_at(1000.06, 'due', lambda: None)
+    clock[0] = 1000.1     # the leader sees it within 0.05 s
+    try:
+        deadline = time.time() + 30
+        while not workers._after and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert not ended.is_set()
+        clock[0] += dispatcher.LATER_MAX + 0.01
+        assert ended.wait(30)
+    finally:
+        release.set()
 
 
 def test_what_is_left_for_later_is_done_when_no_run_is_due_for_long():

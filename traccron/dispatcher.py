@@ -35,6 +35,11 @@ WORKER_IDLE = 60.0
 #: Seconds a due run waits for a thread back from a run before another
 #: thread takes it (`Workers`).
 GRACE = 0.001
+#: What follows a run (`Workers.later`) waits until no run was taken for
+#: QUIET seconds (the other processes sharing the CPU start theirs
+#: meanwhile), or for LATER_MAX seconds at most.
+QUIET = 0.05
+LATER_MAX = 1.0
 #: First and longest wait (seconds) before an outcome the database
 #: refused is written again.
 RETRY_FIRST = 0.5
@@ -170,16 +175,29 @@ class Workers(object):
                 raise
 
     def later(self, target, *args):
-        """Call `target(*args)` in a worker thread once no run is due (it
-        comes after the starts of the instant). Only a worker thread may
+        """Call `target(*args)` in a worker thread once no run is due and
+        none was taken for `QUIET` seconds (it comes after the starts of
+        the instant, in this process and in the others that share the
+        CPU), or `LATER_MAX` seconds at most. Only a worker thread may
         call it: it goes back to the pool, so a thread will take it."""
         with self._lock:
-            self._after.append((target, args))
-            if self._leader and not self._due():
-                self._lead.notify()
+            self._after.append((self._time(), target, args))
+            if self._leader and len(self._after) == 1:
+                self._lead.notify()     # to wait for it too
 
-    def _due(self):
-        return bool(self._heap) and self._heap[0][0] <= self._time()
+    def _later_in(self, now):
+        """Seconds before what `later` was given may be taken (<= 0: now;
+        `None`: nothing was given)."""
+        if not self._after:
+            return None
+        oldest = self._after[0][0] + LATER_MAX - now
+        if self._heap and self._heap[0][0] <= now:
+            return oldest
+        return min(oldest, self._taken + QUIET - now)
+
+    def _take_later(self):
+        _, target, args = self._after.popleft()
+        return (None, None, target, args)
 
     def _promote(self):
         """Make sure a thread will lead (the lock is held); returns
@@ -249,12 +267,16 @@ class Workers(object):
     def _next(self):
         """The run due now, or else what `later` was given (the lock is
         held); `None` when neither is there."""
-        if self._heap and self._heap[0][0] <= self._time():
-            self._taken = self._time()
+        now = self._time()
+        later = self._later_in(now)
+        if later is not None and later <= 0 and \
+                now >= self._after[0][0] + LATER_MAX:
+            return self._take_later()      # waited long enough
+        if self._heap and self._heap[0][0] <= now:
+            self._taken = now
             return heapq.heappop(self._heap)
-        if self._after:
-            target, args = self._after.popleft()
-            return (None, None, target, args)
+        if later is not None and later <= 0:
+            return self._take_later()
         return None
 
     def _take(self):
@@ -265,18 +287,18 @@ class Workers(object):
         self._leader = True
         try:
             while self._heap or self._after:
-                wait = None
+                now = self._time()
+                wait = self._later_in(now)
+                if wait is not None and wait <= 0:
+                    return self._take_later()
                 if self._heap:
                     at = self._heap[0][0]
                     if self._running:
                         at = max(at, self._taken + self._grace)
-                    wait = at - self._time()
-                    if wait <= 0:
-                        self._taken = self._time()
+                    if at <= now:
+                        self._taken = now
                         return heapq.heappop(self._heap)
-                if self._after and not self._due():
-                    target, args = self._after.popleft()
-                    return (None, None, target, args)
+                    wait = at - now if wait is None else min(wait, at - now)
                 self._lead.wait(wait)
             return None
         finally:
