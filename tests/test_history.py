@@ -298,11 +298,11 @@ def test_claim_aborted_as_a_deadlock_victim_is_tried_again(monkeypatch):
     real = history._claim
     calls = []
 
-    def flaky(env, claims, runner, now):
+    def flaky(env, claims, runner, now, busy=False):
         calls.append([(c.task, c.fire_time) for c in claims])
         if len(calls) == 1:
             raise _Deadlock(1213, 'Deadlock found when trying to get lock')
-        return real(env, claims, runner, now)
+        return real(env, claims, runner, now, busy)
 
     monkeypatch.setattr(history, '_claim', flaky)
     won = history.claim(env, [Claim('b', 'daily', 2, 2),
@@ -316,7 +316,7 @@ def test_claim_aborted_as_a_deadlock_victim_is_tried_again(monkeypatch):
 def test_claim_does_not_retry_other_errors(monkeypatch):
     env = make_stub()
 
-    def broken(env, claims, runner, now):
+    def broken(env, claims, runner, now, busy=False):
         raise ValueError('not a deadlock')
 
     monkeypatch.setattr(history, '_claim', broken)

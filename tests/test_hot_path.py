@@ -24,6 +24,7 @@ from traccron import capture, dispatcher, history, housekeeping
 from traccron.agenda import Agenda, Due
 from traccron.api import TaskRun, current_run
 from traccron.core import Core
+from traccron.cron import CronExpression
 from traccron.db import CronSetup
 from traccron.dispatcher import ClaimFailed, Dispatcher, RunRegistry, Workers
 from traccron.ticker import LEAD_MAX, Ticker
@@ -783,3 +784,44 @@ def test_a_real_ticker_leaves_the_schedule_table_out_of_gc_collections():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+# The next occurrences ------------------------------------------------------
+
+class EveryA(StubTask):
+    task_id = 'every_a'
+
+
+class EveryB(StubTask):
+    task_id = 'every_b'
+
+
+def test_schedules_with_the_same_values_have_their_next_occurrence_computed_once(
+        monkeypatch):
+    env = make_stub(enable=[RecorderTask, EveryA, EveryB], config={
+        'timezone': 'UTC', 'rec.cron': '0/1 * * * * ?',
+        'every_a.cron': '0/1 * * * * ?', 'every_b.cron': '0/2 * * * * ?'})
+    schedules, problems = Core(env).build_schedules()
+    assert problems == [] and len(schedules) == 3
+    agenda = Agenda()
+    fire = int(T0.timestamp()) * S
+    agenda.load(schedules, fire - S, 60 * S)
+    computed = []
+    real = CronExpression.next_after
+
+    def next_after(self, dt):
+        computed.append(str(self))
+        return real(self, dt)
+
+    monkeypatch.setattr(CronExpression, 'next_after', next_after)
+    dues, popped = agenda.take(fire, fire, 60 * S)
+    assert sorted(d.schedule.task_id for d in dues) == \
+        ['every_a', 'every_b', 'rec']
+    agenda.advance(popped)
+    # One computation for `rec` and `every_a` (the same value), one for
+    # `every_b`; each is queued at its own next occurrence.
+    assert sorted(computed) == ['0/1 * * * * ?', '0/2 * * * * ?']
+    dues, popped = agenda.take(fire + S, fire + S, 60 * S)
+    assert sorted(d.schedule.task_id for d in dues) == ['every_a', 'rec']
+    dues, popped2 = agenda.take(fire + 2 * S, fire + 2 * S, 60 * S)
+    assert sorted(d.schedule.task_id for d in dues) == ['every_b']
