@@ -193,6 +193,53 @@ def test_an_end_waits_for_the_runs_due_no_longer_than_later_max():
         release.set()
 
 
+def test_what_is_left_for_later_is_done_at_once_when_the_pool_drains():
+    clock = [1000.0]
+    workers = Workers(idle=5, time=lambda: clock[0])
+    done, calls = threading.Event(), []
+
+    def task():
+        workers.later(lambda: calls.append(('end', threading.get_ident())))
+        done.set()
+
+    workers.spawn_at(1000.5, 'run', task)
+    workers.spawn_at(1000.6, 'run', lambda: None)   # due, held back
+    clock[0] = 1000.55                # the leader sees it within 0.5 s
+    assert done.wait(30)
+    time.sleep(0.1)
+    assert calls == []                # waits for the starts (QUIET)
+    workers.drain()                   # the process stops
+    assert calls == [('end', threading.get_ident())]
+    workers.later(calls.append, 'inline')
+    assert calls[-1] == 'inline'
+
+
+def test_a_thread_chosen_as_its_wait_timed_out_still_leads(monkeypatch):
+    # `notify` may choose a waiter whose timeout has just expired: its
+    # wait returns False, yet the wake is counted; it must lead.
+    workers = Workers(idle=0.05)
+    done = threading.Event()
+    workers.spawn('first', lambda: None)
+    time.sleep(0.01)
+    real = threading.Condition.wait
+
+    def expired(self, timeout=None):
+        if self is workers._follow:
+            real(self, timeout)
+            return False
+        return real(self, timeout)
+
+    monkeypatch.setattr(threading.Condition, 'wait', expired)
+    workers.spawn('second', done.set)
+    assert done.wait(30)
+    monkeypatch.setattr(threading.Condition, 'wait', real)
+    assert workers._waking == 0
+    ran = threading.Event()
+    time.sleep(0.2)
+    workers.spawn('third', ran.set)
+    assert ran.wait(30)
+
+
 def test_what_is_left_for_later_is_done_when_no_run_is_due_for_long():
     workers = Workers(idle=5)
     ended = threading.Event()
@@ -393,6 +440,26 @@ def test_a_batch_shared_with_other_processes_is_claimed_at_their_pace(
     near = int(time.time() * S)
     disp.dispatch(env, dues(5, near), near, lambda run, schedule: None)
     assert len(pauses) == 2
+
+
+def test_claims_held_back_here_do_not_make_a_batch_shared(monkeypatch):
+    env = make_stub()
+    fire = int(time.time() + 3600) * S
+    disp, claimed = chunked_dispatcher(env, monkeypatch)
+    disp._spawn_at = lambda *args: None
+    pauses = []
+    monkeypatch.setattr(dispatcher._time, 'sleep', pauses.append)
+    history.claim(env, [history.Claim('t%02d' % n, 'cron', fire - S,
+                                      fire - S) for n in range(5)],
+                  'me:1', fire - S)
+    held = dues(5, fire)
+    for due in held:
+        due.schedule.max_instances = 1
+    # Claimed early while the runs before them go on: all deferred.
+    assert len(disp.dispatch(env, held, fire - S, lambda run, schedule:
+                             None, early=fire - S)) == 5
+    disp.dispatch(env, dues(5, fire + S), fire, lambda run, schedule: None)
+    assert pauses == []
 
 
 def test_a_chunk_that_fails_after_one_was_passed_over_leaves_both_due(

@@ -122,26 +122,31 @@ class Workers(object):
     idle for `idle` seconds ends."""
 
     def __init__(self, idle=WORKER_IDLE, time=_time.time, grace=GRACE,
-                 rest=None):
+                 rest=None, monotonic=None):
         self._idle_timeout = idle
         # `rest()`: called by a thread that ran something, once it has
         # nothing more to do (it lets go of what it holds: Trac's
         # repositories and connections of the thread).
         self._rest = rest
-        self._time = time
+        self._time = time            # the runs' times (`spawn_at`)
+        # The grace and the waits of `later` (a clock of tests drives
+        # both).
+        self._mono = monotonic or (_time.monotonic if time is _time.time
+                                   else time)
         self._grace = grace
         self._lock = threading.Lock()
         self._lead = threading.Condition(self._lock)     # the leader waits
         self._follow = threading.Condition(self._lock)   # the others wait
         self._heap = []          # (at, seq, target, args)
-        self._after = collections.deque()    # (target, args): `later`
+        self._after = collections.deque()  # (queued, target, args): later
         self._seq = 0
         self._leader = False
         self._idle = 0           # threads waiting to lead
-        self._waking = 0         # of them, woken to lead
+        self._waking = 0         # wakes given to them, not yet taken
         self._starting = 0       # threads started, not yet waiting
         self._running = 0        # threads running a run
-        self._taken = 0.0        # when a run was last taken
+        self._taken = 0.0        # when a run was last taken (monotonic)
+        self._draining = False
 
     def spawn(self, name, target, *args):
         """Run `target(*args)` in a worker thread now; raises when no
@@ -178,22 +183,42 @@ class Workers(object):
         """Call `target(*args)` in a worker thread once no run is due and
         none was taken for `QUIET` seconds (it comes after the starts of
         the instant, in this process and in the others that share the
-        CPU), or `LATER_MAX` seconds at most. Only a worker thread may
-        call it: it goes back to the pool, so a thread will take it."""
+        CPU), or `LATER_MAX` seconds at most; at once, in the calling
+        thread, once `drain` was called. Only a worker thread may call
+        it: it goes back to the pool, so a thread will take it."""
         with self._lock:
-            self._after.append((self._time(), target, args))
-            if self._leader and len(self._after) == 1:
-                self._lead.notify()     # to wait for it too
+            if not self._draining:
+                self._after.append((self._mono(), target, args))
+                if self._leader and len(self._after) == 1:
+                    self._lead.notify()     # to wait for it too
+                return
+        target(*args)
 
-    def _later_in(self, now):
+    def drain(self):
+        """Do now, in the calling thread, what `later` was given, and
+        what it is given from now on (the process stops: the outcomes
+        must not wait)."""
+        with self._lock:
+            self._draining = True
+        while True:
+            with self._lock:
+                if not self._after:
+                    return
+                _, target, args = self._after.popleft()
+            try:
+                target(*args)
+            except BaseException:
+                _log.error('TracCron worker error', exc_info=True)
+
+    def _later_in(self, now, mono):
         """Seconds before what `later` was given may be taken (<= 0: now;
         `None`: nothing was given)."""
         if not self._after:
             return None
-        oldest = self._after[0][0] + LATER_MAX - now
+        oldest = self._after[0][0] + LATER_MAX - mono
         if self._heap and self._heap[0][0] <= now:
             return oldest
-        return min(oldest, self._taken + QUIET - now)
+        return min(oldest, self._taken + QUIET - mono)
 
     def _take_later(self):
         _, target, args = self._after.popleft()
@@ -217,6 +242,11 @@ class Workers(object):
         except BaseException:
             with self._lock:
                 self._starting -= 1
+                # Another thread may lead meanwhile.
+                if (self._heap or self._after) and not self._leader and \
+                        not self._waking and self._idle:
+                    self._waking += 1
+                    self._follow.notify()
             raise
 
     def _work(self):
@@ -226,10 +256,22 @@ class Workers(object):
             ran = False
             while True:
                 entry = None if lead and not self._leader else self._next()
+                lead = False
+                if entry is None and ran and self._rest is not None:
+                    # Nothing more to do now: let go of what it holds
+                    # before it waits (or leads).
+                    ran = False
+                    self._lock.release()
+                    try:
+                        self._rest()
+                    except BaseException:
+                        _log.error('TracCron worker error', exc_info=True)
+                    finally:
+                        self._lock.acquire()
+                    continue
                 if entry is None and not self._leader and \
                         (self._heap or self._after):
                     entry = self._take()
-                lead = False
                 if entry is not None:
                     start = bool(self._heap or self._after) and \
                         self._promote()
@@ -243,37 +285,31 @@ class Workers(object):
                         self._running -= 1
                     ran = True
                     continue
-                if ran and self._rest is not None:
-                    ran = False
-                    self._lock.release()
-                    try:
-                        self._rest()
-                    except BaseException:
-                        _log.error('TracCron worker error', exc_info=True)
-                    finally:
-                        self._lock.acquire()
-                    continue
                 self._idle += 1
                 try:
                     woke = self._follow.wait(self._idle_timeout)
                 finally:
                     self._idle -= 1
-                if woke:
+                if self._waking:
+                    # Woken to lead; or timed out just as it was chosen
+                    # (`notify` counts it, `wait` says False): the wake
+                    # is taken either way, or no thread would lead again.
                     self._waking -= 1
                     lead = True
-                elif not ((self._heap or self._after) and not self._leader):
+                elif not woke and not ((self._heap or self._after) and
+                                       not self._leader):
                     return
 
     def _next(self):
         """The run due now, or else what `later` was given (the lock is
         held); `None` when neither is there."""
-        now = self._time()
-        later = self._later_in(now)
+        now, mono = self._time(), self._mono()
+        later = self._later_in(now, mono)
         if later is not None and later <= 0 and \
-                now >= self._after[0][0] + LATER_MAX:
+                mono >= self._after[0][0] + LATER_MAX:
             return self._take_later()      # waited long enough
         if self._heap and self._heap[0][0] <= now:
-            self._taken = now
+            self._taken = mono
             return heapq.heappop(self._heap)
         if later is not None and later <= 0:
             return self._take_later()
@@ -282,23 +318,23 @@ class Workers(object):
     def _take(self):
         """Lead (the lock is held): wait until the first run is due and no
         thread came back from a run for `grace`, then take it, or take
-        what `later` was given while no run is due; `None` when there is
+        what `later` was given when its time comes; `None` when there is
         nothing left."""
         self._leader = True
         try:
             while self._heap or self._after:
-                now = self._time()
-                wait = self._later_in(now)
+                now, mono = self._time(), self._mono()
+                wait = self._later_in(now, mono)
                 if wait is not None and wait <= 0:
                     return self._take_later()
                 if self._heap:
-                    at = self._heap[0][0]
+                    at = self._heap[0][0] - now
                     if self._running:
-                        at = max(at, self._taken + self._grace)
-                    if at <= now:
-                        self._taken = now
+                        at = max(at, self._taken + self._grace - mono)
+                    if at <= 0:
+                        self._taken = mono
                         return heapq.heappop(self._heap)
-                    wait = at - now if wait is None else min(wait, at - now)
+                    wait = at if wait is None else min(wait, at)
                 self._lead.wait(wait)
             return None
         finally:
@@ -686,6 +722,14 @@ class _Ending(object):
         self.done = threading.Event() if wait else None
 
 
+def _lost_some(chunk, won):
+    """Whether claims of `chunk` ([(due, claim)]) were inserted by another
+    process: neither won nor held back here."""
+    won = set(map(id, won))
+    return any(id(c) not in won and c.status not in ('deferred', 'refused')
+               for _, c in chunk)
+
+
 def _lease(env):
     return CronConfig(env).lease_seconds
 
@@ -801,8 +845,8 @@ class Dispatcher(object):
                     continue
                 deferred += self._start_won(env, chunk, set(map(id, won)),
                                             execute)
-                if len(won) < len(chunk):
-                    self._shared = True
+                if _lost_some(chunk, won):
+                    self._shared = True      # another process won some
                 if shared and busy and won and n + 1 < len(todo):
                     self._pace(began, fire, len(todo) - n - 1)
         return deferred

@@ -100,8 +100,9 @@ class Ticker(object):
         self._cost = 0.0       # measured seconds to claim and start a run
         spawn_at = None
         self._later = None
+        self._workers = None
         if spawn is None:
-            workers = Workers(rest=self._rest)
+            workers = self._workers = Workers(rest=self._rest)
             spawn = workers.spawn
             if isinstance(self.clock, SystemClock):
                 # Runs start at their time in the workers (on a clock of
@@ -155,6 +156,10 @@ class Ticker(object):
     def stop(self):
         self._stopping = True
         self._wake.set()
+        if self._workers is not None:
+            # The ends of the runs that returned are written now, not
+            # after the starts of an instant that will not come.
+            self._workers.drain()
 
     def wake(self):
         """Look at the configuration again now (after a change made in
@@ -310,11 +315,15 @@ class Ticker(object):
         self._env = env
         env.log.debug('TracCron: %d schedules (read in %.3f s)',
                       len(self.agenda), _time.perf_counter() - reading)
-        if self._later is not None:
+        global _frozen
+        if self._later is not None and not _frozen:
             # What exists now lives long (Trac's objects, the schedule
             # table): Python's cyclic collections leave it alone, so
             # that a full one no longer holds every thread, and the runs
-            # due, for ~50 ms at 1,000 runs a second (7 ms after).
+            # due, for ~50 ms at 1,000 runs a second (7 ms after). Once
+            # in the process: what a later rebuild replaces (the old
+            # environment, a cycle) must stay collectable.
+            _frozen = True
             gc.freeze()
         return backlog
 
@@ -514,6 +523,10 @@ class TickerStarter(Component):
 
     def post_process_request(self, req, template, data, metadata):
         return template, data, metadata
+
+
+# Whether a ticker froze the objects of the process (`_rebuild`).
+_frozen = False
 
 
 # One ticker per environment path in this process
