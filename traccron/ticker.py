@@ -383,8 +383,8 @@ class Ticker(object):
         failed attempts of the last `retry_delay_max` (and grace) whose
         next attempt is not in the history (their process stopped)."""
         config = CronConfig(env)
-        policies = dict((s.task_id, config.get_retries(s.task_id))
-                        for s in schedules)
+        policies = dict((t, config.get_retries(t))
+                        for t in set(s.task_id for s in schedules))
         policies = dict((t, p) for t, p in policies.items() if p[0])
         if not policies:
             return
