@@ -95,12 +95,32 @@ def test_a_slow_run_never_delays_the_start_of_the_others():
         release.set()
 
 
+def standing_workers(**kwargs):
+    """Workers on a clock of the test, `clock[0]` (seconds), which stands
+    still unless the test moves it; returns them and the clock."""
+    clock = [1000.0]
+    return Workers(idle=5, time=lambda: clock[0], **kwargs), clock
+
+
+def due_together(workers, clock, target, count):
+    """Queue `target(i)` for i < `count` at 1000.5, then move `clock` past
+    it: they are due together (the leader sees it within 0.5 s)."""
+    for i in range(count):
+        workers.spawn_at(1000.5, 'run', target, i)
+    clock[0] = 1001.0
+
+
+def wait_until(condition, timeout=30):
+    deadline = time.time() + timeout
+    while not condition() and time.time() < deadline:
+        time.sleep(0.01)
+
+
 def test_quick_runs_due_together_run_one_after_another_in_one_thread():
     # On a clock that stands still once they are due, no run waits longer
     # than the grace: the thread back from each run takes the next, and
     # no other wakes.
-    clock = [1000.0]
-    workers = Workers(idle=5, time=lambda: clock[0])
+    workers, clock = standing_workers()
     ran = []
     done = threading.Event()
 
@@ -109,9 +129,7 @@ def test_quick_runs_due_together_run_one_after_another_in_one_thread():
         if len(ran) == 200:
             done.set()
 
-    for i in range(200):
-        workers.spawn_at(1000.5, 'run', task, i)
-    clock[0] = 1001.0     # the leader sees it within 0.5 s
+    due_together(workers, clock, task, 200)
     assert done.wait(30)
     assert [i for i, _ in ran] == list(range(200))
     assert len(set(ident for _, ident in ran)) == 1
@@ -125,13 +143,10 @@ def test_a_thread_rests_once_it_has_nothing_more_to_do():
         rested.append(threading.get_ident())
         rest.set()
 
-    clock = [1000.0]
-    workers = Workers(idle=5, time=lambda: clock[0], rest=note_rest)
+    workers, clock = standing_workers(rest=note_rest)
     ran = []
-    for i in range(20):
-        workers.spawn_at(1000.5, 'run', lambda: ran.append(
-            (threading.get_ident(), list(rested))))
-    clock[0] = 1001.0
+    due_together(workers, clock, lambda i: ran.append(
+        (threading.get_ident(), list(rested))), 20)
     assert rest.wait(30)
     # Once after the runs, by the thread that ran them, not after each.
     assert len(ran) == 20 and all(r == [] for _, r in ran)
@@ -142,8 +157,7 @@ def test_the_end_of_a_run_comes_after_the_starts_due_meanwhile():
     # On a clock that stands still once they are due, one thread takes
     # the runs one after another; the ends wait until no run was taken
     # for QUIET (the other processes start theirs meanwhile).
-    clock = [1000.0]
-    workers = Workers(idle=5, time=lambda: clock[0])
+    workers, clock = standing_workers()
     order = []
     done = threading.Event()
 
@@ -156,12 +170,8 @@ def test_the_end_of_a_run_comes_after_the_starts_due_meanwhile():
         order.append(('start', i))
         workers.later(end, i)
 
-    for i in range(50):
-        workers.spawn_at(1000.5, 'run', task, i)
-    clock[0] = 1001.0     # the leader sees it within 0.5 s
-    deadline = time.time() + 30
-    while len(order) < 50 and time.time() < deadline:
-        time.sleep(0.01)
+    due_together(workers, clock, task, 50)
+    wait_until(lambda: len(order) >= 50)
     time.sleep(0.2)
     assert order == [('start', i) for i in range(50)]
     clock[0] += dispatcher.QUIET + 0.01
@@ -170,8 +180,7 @@ def test_the_end_of_a_run_comes_after_the_starts_due_meanwhile():
 
 
 def test_an_end_waits_for_the_runs_due_no_longer_than_later_max():
-    clock = [1000.0]
-    workers = Workers(idle=5, time=lambda: clock[0])
+    workers, clock = standing_workers()
     ended, release = threading.Event(), threading.Event()
 
     def first():
@@ -182,9 +191,7 @@ def test_an_end_waits_for_the_runs_due_no_longer_than_later_max():
     workers.spawn_at(1000.06, 'due', lambda: None)
     clock[0] = 1000.1     # the leader sees it within 0.05 s
     try:
-        deadline = time.time() + 30
-        while not workers._after and time.time() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: workers._after)
         time.sleep(0.2)
         assert not ended.is_set()
         clock[0] += dispatcher.LATER_MAX + 0.01
@@ -194,8 +201,7 @@ def test_an_end_waits_for_the_runs_due_no_longer_than_later_max():
 
 
 def test_what_is_left_for_later_is_done_at_once_when_the_pool_drains():
-    clock = [1000.0]
-    workers = Workers(idle=5, time=lambda: clock[0])
+    workers, clock = standing_workers()
     done, calls = threading.Event(), []
 
     def task():

@@ -205,10 +205,7 @@ class Workers(object):
                 if not self._after:
                     return
                 _, target, args = self._after.popleft()
-            try:
-                target(*args)
-            except BaseException:
-                _log.error('TracCron worker error', exc_info=True)
+            _logged(target, *args)
 
     def _later_in(self, now, mono):
         """Seconds before what `later` was given may be taken (<= 0: now;
@@ -242,11 +239,10 @@ class Workers(object):
         except BaseException:
             with self._lock:
                 self._starting -= 1
-                # Another thread may lead meanwhile.
-                if (self._heap or self._after) and not self._leader and \
-                        not self._waking and self._idle:
-                    self._waking += 1
-                    self._follow.notify()
+                # An idle thread may lead meanwhile (with one idle,
+                # `_promote` wakes it and asks for no start).
+                if (self._heap or self._after) and self._idle:
+                    self._promote()
             raise
 
     def _work(self):
@@ -263,9 +259,7 @@ class Workers(object):
                     ran = False
                     self._lock.release()
                     try:
-                        self._rest()
-                    except BaseException:
-                        _log.error('TracCron worker error', exc_info=True)
+                        _logged(self._rest)
                     finally:
                         self._lock.acquire()
                     continue
@@ -304,13 +298,12 @@ class Workers(object):
         """The run due now, or else what `later` was given (the lock is
         held); `None` when neither is there."""
         now, mono = self._time(), self._mono()
-        later = self._later_in(now, mono)
-        if later is not None and later <= 0 and \
-                mono >= self._after[0][0] + LATER_MAX:
+        if self._after and mono >= self._after[0][0] + LATER_MAX:
             return self._take_later()      # waited long enough
         if self._heap and self._heap[0][0] <= now:
             self._taken = mono
             return heapq.heappop(self._heap)
+        later = self._later_in(now, mono)
         if later is not None and later <= 0:
             return self._take_later()
         return None
@@ -347,10 +340,15 @@ class Workers(object):
         except BaseException:
             _log.error('TracCron: could not start a worker thread',
                        exc_info=True)
-        try:
-            entry[2](*entry[3])
-        except BaseException:
-            _log.error('TracCron worker error', exc_info=True)
+        _logged(entry[2], *entry[3])
+
+
+def _logged(target, *args):
+    """`target(*args)` in a worker thread: what it raises is logged."""
+    try:
+        target(*args)
+    except BaseException:
+        _log.error('TracCron worker error', exc_info=True)
 
 
 # The runs of this process ------------------------------------------------
@@ -724,8 +722,7 @@ class _Ending(object):
 
 def _lost_some(chunk, won):
     """Whether claims of `chunk` ([(due, claim)]) were inserted by another
-    process: neither won nor held back here."""
-    won = set(map(id, won))
+    process: neither won (`won`: their ids) nor held back here."""
     return any(id(c) not in won and c.status not in ('deferred', 'refused')
                for _, c in chunk)
 
@@ -843,9 +840,9 @@ class Dispatcher(object):
                     self._shared = True
                     passed.append(chunk)
                     continue
-                deferred += self._start_won(env, chunk, set(map(id, won)),
-                                            execute)
-                if _lost_some(chunk, won):
+                won_ids = set(map(id, won))
+                deferred += self._start_won(env, chunk, won_ids, execute)
+                if _lost_some(chunk, won_ids):
                     self._shared = True      # another process won some
                 if shared and busy and won and n + 1 < len(todo):
                     self._pace(began, fire, len(todo) - n - 1)

@@ -267,10 +267,8 @@ class Ticker(object):
         """What a worker thread does once it has nothing more to do: let
         go of the connections and repositories it holds."""
         ident = threading.get_ident()
-        envs = [self._env, self._dispatcher.env]
-        for env in envs[:1] if envs[0] is envs[1] else envs:
-            if env is not None:
-                env.shutdown(ident)
+        for env in set(filter(None, (self._env, self._dispatcher.env))):
+            env.shutdown(ident)
 
     def _lead_of_next(self):
         """How far ahead (µs) the next batch is claimed: `lead`, and more
