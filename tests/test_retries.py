@@ -138,6 +138,28 @@ def test_failing_twice_then_succeeding_gives_three_attempts_with_doubling_delays
     assert [a for a in Recorder.alerts if a[0] == 'failure'] == []
 
 
+def test_the_retry_delay_counts_from_the_end_of_the_failed_attempt():
+    """What follows a task's return may be done later (`Workers.later`
+    waits for the runs due meanwhile): the retry still comes
+    `retry_delay` after the attempt ended, not after that wait."""
+    FlakyTask.failures = 1
+    env = env_with({'flaky.daily': '02h00', 'flaky.retries': '1',
+                    'flaky.retry_delay': '60'})
+    ticker, clock = ticker_over(env, T0)
+    ticker.uniform = lambda a, b: a        # the shortest jitter: 54 s
+
+    def later(target, *args):
+        clock.advance(20)                  # the end is done 20 s later
+        target(*args)
+    ticker._later = later
+    run_until(ticker, clock, T0 + timedelta(minutes=10))
+    history = rows(env, 'flaky')
+    assert [(r.attempt, r.status) for r in history] == [
+        (1, 'failure'), (2, 'success')]
+    assert (history[1].started - history[0].ended) / S == \
+        pytest.approx(54, abs=0.01)
+
+
 def test_the_jitter_stays_within_ten_percent_and_the_delay_is_capped():
     low = [retry_delay(n, 60, 3600, lambda a, b: a) for n in (1, 2, 3)]
     high = [retry_delay(n, 60, 3600, lambda a, b: b) for n in (1, 2, 3)]

@@ -346,7 +346,9 @@ class Ticker(object):
         due = plan_retry(schedule, run.fire_time, run.attempt, retries,
                          retry_delay(run.attempt, delay, longest,
                                      self.uniform),
-                         now_us(self.clock))
+                         # From the end of the attempt: what follows it
+                         # may be done later (`Workers.later`).
+                         run.ended or now_us(self.clock))
         if due is None:
             return None
         if due.status == 'running':
