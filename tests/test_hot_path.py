@@ -842,6 +842,60 @@ def test_on_postgresql_a_claim_passes_over_tasks_another_one_claims(
         env.shutdown()
 
 
+def test_on_postgresql_a_chunk_claimed_elsewhere_is_lost_without_its_locks(
+        tmp_path):
+    """The chunk another process has just claimed: its claims are lost
+    at once, even while a lock of its tasks is held (it is neither passed
+    over nor waited for)."""
+    skip_unless('postgres')
+    fire = int(T0.timestamp()) * S
+    with fresh_database('postgres') as uri:
+        env = Environment(str(tmp_path / 'env'), create=True,
+                          default_data=False, options=[
+                              ('trac', 'database', uri),
+                              ('components', 'traccron.*', 'enabled')])
+        CronSetup(env).upgrade_environment()
+
+        def claims(tasks):
+            return [history.Claim(t, 'cron', fire, fire, max_instances=1)
+                    for t in tasks]
+        theirs = claims('ab')
+        assert history.claim(env, theirs, 'other:1', fire) == theirs
+        holding, release = threading.Event(), threading.Event()
+
+        def hold():
+            with env.db_transaction as db:
+                db("SELECT pg_advisory_xact_lock(%s, %s)",
+                   (history._LOCK_CLASS, history._lock_key('a')))
+                holding.set()
+                release.wait(30)
+            env.shutdown(threading.get_ident())
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        try:
+            assert holding.wait(30)
+            mine = claims('ab')
+            assert history.claim(env, mine, 'me:1', fire, busy=True) == []
+            assert [c.id for c in mine] == [None, None]
+            waited = []
+            other = threading.Thread(target=lambda: waited.append(
+                history.claim(env, claims('ab'), 'me:1', fire)))
+            other.start()
+            other.join(10)
+            assert not other.is_alive() and waited == [[]]
+            # One of them not claimed yet: the chunk is passed over.
+            assert history.claim(env, claims('ac'), 'me:1', fire,
+                                 busy=True) is None
+        finally:
+            release.set()
+            thread.join(30)
+        assert sorted((r[0], r[1]) for r in env.db_query(
+            "SELECT task, runner FROM cron_history")) == [
+            ('a', 'other:1'), ('b', 'other:1')]
+        env.shutdown()
+
+
 # The garbage collector ------------------------------------------------------
 
 def test_a_real_ticker_leaves_the_schedule_table_out_of_gc_collections():

@@ -15,6 +15,7 @@ occurrence.
 """
 
 import collections
+import functools
 import hashlib
 import os
 import random
@@ -276,13 +277,24 @@ def _limit_instances(db, claims, runner, dialect, busy=False):
     tasks = set(c.task for c in claims if c.max_instances)
     if dialect == 'postgres':
         keys = sorted(set(map(_lock_key, tasks)))
+        # A claim whose row exists is lost, locks or not. When all are
+        # (the chunk that another process has just claimed), nothing more
+        # is read: the lock is tried and the rows counted in one statement.
+        mine = ([c.task for c in claims], [c.schedule for c in claims],
+                [c.fire_time for c in claims], [c.attempt for c in claims])
         if busy:
-            for taken, in db("SELECT bool_and(pg_try_advisory_xact_lock("
-                             "%s, k)) FROM unnest(%s) AS k",
-                             (_LOCK_CLASS, keys)):
+            for taken, claimed in db(
+                    "SELECT (SELECT bool_and(pg_try_advisory_xact_lock(%s, "
+                    "k)) FROM unnest(%s) AS k), " + _CLAIMED,
+                    (_LOCK_CLASS, keys) + mine):
+                if claimed == len(claims):
+                    return set(map(id, claims))
                 if not taken:
                     return None
         else:
+            for claimed, in db("SELECT " + _CLAIMED, mine):
+                if claimed == len(claims):
+                    return set(map(id, claims))
             # In one order in every process: no deadlock.
             db("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s) AS k "
                "ORDER BY k", (_LOCK_CLASS, keys))
@@ -319,8 +331,14 @@ def _limit_instances(db, claims, runner, dialect, busy=False):
 
 #: The first key of TracCron's advisory locks on PostgreSQL ("TCro").
 _LOCK_CLASS = 0x5443726f
+#: How many of the claims (four arrays: tasks, schedules, fire times,
+#: attempts) have a row already (PostgreSQL).
+_CLAIMED = ("(SELECT count(*) FROM cron_history WHERE "
+            "(task, schedule, fire_time, attempt) IN (SELECT * FROM "
+            "unnest(%s::text[], %s::text[], %s::bigint[], %s::integer[])))")
 
 
+@functools.lru_cache(maxsize=65536)
 def _lock_key(task):
     """The second key of the advisory lock of `task`: 32 bits of its
     SHA-1 (two tasks that share it only wait for each other)."""
