@@ -30,7 +30,7 @@ from traccron.dispatcher import ClaimFailed, Dispatcher, RunRegistry, Workers
 from traccron.ticker import LEAD_MAX, Ticker
 
 from databases import fresh_database, skip_unless
-from support import (StubTask, gone_pid, inline_spawn, make_env, make_stub,
+from support import (FakeClock, StubTask, gone_pid, inline_spawn, make_env, make_stub,
                      primed_ticker, rows, tick_at, utc)
 
 T0 = utc(2027, 3, 1, 1)
@@ -894,6 +894,70 @@ def test_on_postgresql_a_chunk_claimed_elsewhere_is_lost_without_its_locks(
             "SELECT task, runner FROM cron_history")) == [
             ('a', 'other:1'), ('b', 'other:1')]
         env.shutdown()
+
+
+def test_the_ticker_takes_its_connection_from_the_pool_once_per_batch(
+        tmp_path, monkeypatch):
+    """On PostgreSQL, Trac pings a connection it takes from the pool: the
+    chunks of a batch reuse the one the ticker's thread holds."""
+    skip_unless('postgres')
+    from trac.db.postgres_backend import PostgreSQLConnection
+    fire = int(T0.timestamp()) * S
+    with fresh_database('postgres') as uri:
+        env = Environment(str(tmp_path / 'env'), create=True,
+                          default_data=False, options=[
+                              ('trac', 'database', uri),
+                              ('components', 'traccron.*', 'enabled')])
+        CronSetup(env).upgrade_environment()
+        env.db_query("SELECT 1")            # one connection in the pool
+        pings = []
+        real = PostgreSQLConnection.ping
+        here = threading.get_ident()
+
+        def ping(cnx):
+            if threading.get_ident() == here:    # not the runs' thread
+                pings.append(1)
+            return real(cnx)
+        monkeypatch.setattr(PostgreSQLConnection, 'ping', ping)
+        monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
+        ticker = Ticker(env.path, lambda: env, clock=FakeClock(fire / S),
+                        spawn=lambda *a: None, config_check=None)
+        ticker._dispatcher.env = env
+        ticker._dispatch(env, Core(env), dues(5, fire), fire, 0.0, fire)
+        assert len(pings) == 1
+        assert sorted(r[0] for r in env.db_query(
+            "SELECT task FROM cron_history")) == \
+            ['t00', 't01', 't02', 't03', 't04']     # in three chunks
+        env.shutdown()
+
+
+def test_the_time_limit_of_a_task_is_read_once_until_trac_ini_changes(
+        monkeypatch):
+    from traccron import ticker as ticker_module
+    read = []
+    real = ticker_module.timeout_of
+
+    def timeout_of(env, task_id):
+        read.append(task_id)
+        return real(env, task_id)
+    monkeypatch.setattr(ticker_module, 'timeout_of', timeout_of)
+    limits = []
+    real_add = RunRegistry.add
+
+    def add(registry, env, run, timeout=False):
+        limits.append(timeout)
+        return real_add(registry, env, run, timeout)
+    monkeypatch.setattr(RunRegistry, 'add', add)
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.cron': '0/1 * * * * ?', 'rec.timeout': '30',
+        'rec.max_instances': '10'})
+    ticker, clock = primed_ticker(env, T0)
+    tick_at(ticker, clock, *(T0 + timedelta(seconds=n) for n in range(4)))
+    assert read == ['rec'] and limits == [30] * 4
+    env.config.set('traccron', 'rec.timeout', '60')
+    tick_at(ticker, clock, *(T0 + timedelta(seconds=n) for n in (4, 5)))
+    assert read == ['rec', 'rec'] and limits == [30] * 4 + [60] * 2
+    assert len(RecorderTask.calls) == 6
 
 
 # The garbage collector ------------------------------------------------------

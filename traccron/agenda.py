@@ -210,7 +210,9 @@ class Agenda(object):
                     dues += self.backlog(schedule, fire - 1, after, now)
                 except Exception:
                     self._failure(schedule)
-            elif self._confirm(schedule, from_us(fire, schedule.tz)):
+            elif getattr(schedule, 'legacy', True) is False or \
+                    self._confirm(schedule, from_us(fire, schedule.tz)):
+                # (Only a type of the old API says whether it fires.)
                 dues.append(Due(schedule, fire))
             popped.append((schedule, after))
         return dues, popped

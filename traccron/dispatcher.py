@@ -382,8 +382,11 @@ class RunRegistry(object):
         self._beat_failures = 0
         self._next_log = None
 
-    def add(self, env, run):
-        timeout = _timeout(env, run.task_id)
+    def add(self, env, run, timeout=False):
+        """Register `run`; `timeout` is its time limit in seconds, `None`
+        for none (by default, read from the configuration)."""
+        if timeout is False:
+            timeout = timeout_of(env, run.task_id)
         with self._lock:
             self._runs[run.id] = run
             self._env = env
@@ -731,7 +734,7 @@ def _lease(env):
     return CronConfig(env).lease_seconds
 
 
-def _timeout(env, task_id):
+def timeout_of(env, task_id):
     """The time limit (seconds) of the runs of `task_id`, or `None`."""
     try:
         return CronConfig(env).get_timeout(task_id)
@@ -792,6 +795,9 @@ class Dispatcher(object):
         #: `retry_lost(env, due, claim)` is told of a retry recorded
         #: `skipped` or `missed`: the attempt before it was the last.
         self.retry_lost = None
+        #: `timeout_of(env, task_id)`: the time limit (seconds, or
+        #: `None`) of a run (by default, `RunRegistry.add` reads it).
+        self.timeout_of = None
         #: `draw(n)`: the chunk (0 to n - 1) a big batch's claim begins
         #: with (tests give their own).
         self.draw = random.randrange
@@ -905,7 +911,8 @@ class Dispatcher(object):
         says why."""
         at = run.fire_time if at is None else at
         try:
-            self.registry.add(env, run)
+            self.registry.add(env, run, False if self.timeout_of is None
+                              else self.timeout_of(env, run.task_id))
             if self._punctual and self._spawn_at is not None:
                 self._spawn_at(at / float(SECOND), 'traccron-run-%s'
                                % run.task_id, execute, run)

@@ -25,6 +25,7 @@ import threading
 import time as _time
 
 from trac.core import Component, implements
+from trac.db.api import DatabaseManager
 from trac.web.api import IRequestFilter
 
 from traccron import history
@@ -34,7 +35,7 @@ from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.dispatcher import (ClaimFailed, Dispatcher, SystemClock,
                                  Workers, local_key, open_cached,
-                                 registry_for, spawn_thread)
+                                 registry_for, spawn_thread, timeout_of)
 from traccron.housekeeping import PURGE_INTERVAL, LeaseWatch, purge
 from traccron.overdue import OverdueWatch
 from traccron.times import MINUTE, SECOND, from_us, now_us
@@ -114,6 +115,8 @@ class Ticker(object):
                                       history.runner_id(), self.local_key,
                                       spawn_at=spawn_at)
         self._dispatcher.retry_lost = self._retry_lost
+        self._dispatcher.timeout_of = self._timeout_of
+        self._timeouts = {}     # task id -> time limit, until a rebuild
         self._spawn = spawn
         self._leases = LeaseWatch(self._dispatcher.runner)
         self._overdue = OverdueWatch(spawn)
@@ -301,6 +304,7 @@ class Ticker(object):
         """Read the schedules again. At start, each resumes after its
         latest history row; returns the dues of the backlog."""
         reading = _time.perf_counter()
+        self._timeouts = {}
         schedules, problems = Core(env).build_schedules(from_us(now))
         _report(env, problems)
         last_fire = None
@@ -416,6 +420,15 @@ class Ticker(object):
                              schedule.key, from_us(fire))
                 self.agenda.add_retry(due)
 
+    def _timeout_of(self, env, task_id):
+        """The time limit of the runs of `task_id`, read once until
+        `[traccron]` changes (`_rebuild`)."""
+        try:
+            return self._timeouts[task_id]
+        except KeyError:
+            limit = self._timeouts[task_id] = timeout_of(env, task_id)
+            return limit
+
     def _dispatch(self, env, core, dues, now, mono, near):
         """Claim and start `dues`; those due after `near` are claimed ahead
         of their time, and deferred to `near` when `max_instances` holds
@@ -437,9 +450,16 @@ class Ticker(object):
                          finish_wait=False, later=self._later, ready=ready)
 
         try:
-            if any(d.status == 'running' for d in dues):
-                self._leases.interrupt_gone(env, now, registry.ids())
-            deferred = dispatcher.dispatch(env, dues, now, execute, near)
+            # The thread holds its connection while it claims: each
+            # chunk's transaction takes it again as it is, not from the
+            # pool (where PostgreSQL's is pinged first).
+            held = DatabaseManager(env).get_connection()
+            try:
+                if any(d.status == 'running' for d in dues):
+                    self._leases.interrupt_gone(env, now, registry.ids())
+                deferred = dispatcher.dispatch(env, dues, now, execute, near)
+            finally:
+                held.close()
         except Exception as e:
             if isinstance(e, ClaimFailed):
                 dues, e = e.unclaimed, e.error
