@@ -142,6 +142,42 @@ def test_finish_query_count_and_running_counts(env):
     assert history.running_counts(env, 'me:1') == {}
 
 
+ODD = ['plain', 'quote"d', 'back\\slash', 'comma,brace{}', 'NULL', '',
+       ' spaced ', 'é ü\nnew line', '\\"', 'tab\there']
+
+
+def test_claims_and_outcomes_keep_every_character_in_their_text(env):
+    """On PostgreSQL a batch goes as arrays in their literal text: what
+    has a meaning there (quotes, backslashes, commas, braces, NULL) must
+    come back as it was."""
+    fire = 1800000000 * S
+    tasks = ['task %s' % text for text in ODD]
+    claims = [Claim(task, 'cron ' + text, fire, fire, max_instances=1)
+              for task, text in zip(tasks, ODD)]
+    claims.append(Claim('skipped one', 'cron', fire, None, 'skipped', ODD[1],
+                        max_instances=1))
+    won = history.claim(env, claims, 'me:1', fire, busy=True)
+    assert len(won) == len(claims)
+    # Claimed again: every one is lost, none is doubled.
+    again = [Claim(c.task, c.schedule, fire, fire, max_instances=1)
+             for c in claims]
+    assert history.claim(env, again, 'me:2', fire, busy=True) == []
+    assert history.claim(env, again, 'me:2', fire) == []
+    assert history.running_counts(env, 'me:1', tasks) == dict(
+        (task, (1, 1)) for task in tasks)
+    history.finish_all(env, [(c.id, fire + S, 'failure', text, None)
+                             for c, text in zip(claims[:-1], ODD)])
+    got = dict((r.id, r) for r in history.query(env, limit=100))
+    assert len(got) == len(claims)
+    for c, text in zip(claims[:-1], ODD):
+        row = got[c.id]
+        assert (row.task, row.schedule, row.status, row.message,
+                row.started) == (c.task, c.schedule, 'failure', text, fire)
+    row = got[claims[-1].id]
+    assert (row.status, row.message, row.started) == ('skipped', ODD[1],
+                                                      None)
+
+
 def test_an_occurrence_claimed_elsewhere_is_lost_not_deferred(env):
     """Tickers that share the database claim a big batch ahead: the
     occurrences another one claimed already are lost at once, not

@@ -690,11 +690,11 @@ def test_on_postgresql_a_claim_waits_only_for_claims_of_its_own_task(
     inside, release = threading.Event(), threading.Event()
     real = history._insert_returning
 
-    def held(db, sql, claims, runner, now):
+    def held(db, sql, claims, *rest):
         if claims[0].task == 'a' and not inside.is_set():
             inside.set()           # the claim of `a` holds its lock
             release.wait(30)
-        return real(db, sql, claims, runner, now)
+        return real(db, sql, claims, *rest)
 
     monkeypatch.setattr(history, '_insert_returning', held)
     with fresh_database('postgres') as uri:

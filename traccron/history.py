@@ -77,9 +77,15 @@ _INSERT_RETURNING = {
               '(task, schedule, fire_time, attempt, started, status, message, '
               'runner, heartbeat) VALUES %s '
               'RETURNING id, task, schedule, fire_time, attempt',
+    # One array a column (see `_pg_texts`): the placeholders are not
+    # repeated.
     'postgres': 'INSERT INTO cron_history '
                 '(task, schedule, fire_time, attempt, started, status, '
-                'message, runner, heartbeat) VALUES %s '
+                'message, runner, heartbeat) '
+                'SELECT t, s, f, a, b, st, m, %s, %s FROM unnest('
+                '%s::text[], %s::text[], %s::bigint[], %s::integer[], '
+                '%s::bigint[], %s::text[], %s::text[]) AS v(t, s, f, a, b, '
+                'st, m) '
                 'ON CONFLICT DO NOTHING '
                 'RETURNING id, task, schedule, fire_time, attempt',
 }
@@ -250,7 +256,7 @@ def _claim(env, claims, runner, now, busy=False):
                     c.status not in ('refused', 'deferred')]
         if dialect in _INSERT_RETURNING:
             return _insert_returning(db, _INSERT_RETURNING[dialect],
-                                     inserted, runner, now)
+                                     inserted, runner, now, dialect)
         sql = _INSERT[dialect]
         won = []
         cursor = db.cursor()
@@ -280,13 +286,13 @@ def _limit_instances(db, claims, runner, dialect, busy=False):
         # A claim whose row exists is lost, locks or not. When all are
         # (the chunk that another process has just claimed), nothing more
         # is read: the lock is tried and the rows counted in one statement.
-        mine = ([c.task for c in claims], [c.schedule for c in claims],
-                [c.fire_time for c in claims], [c.attempt for c in claims])
+        mine = _pg_columns(claims, ('task', 'schedule', 'fire_time',
+                                    'attempt'), 'ttii')
         if busy:
             for taken, claimed in db(
                     "SELECT (SELECT bool_and(pg_try_advisory_xact_lock(%s, "
-                    "k)) FROM unnest(%s) AS k), " + _CLAIMED,
-                    (_LOCK_CLASS, keys) + mine):
+                    "k)) FROM unnest(%s::integer[]) AS k), " + _CLAIMED,
+                    (_LOCK_CLASS, _pg_ints(keys)) + mine):
                 if claimed == len(claims):
                     return set(map(id, claims))
                 if not taken:
@@ -296,11 +302,12 @@ def _limit_instances(db, claims, runner, dialect, busy=False):
                 if claimed == len(claims):
                     return set(map(id, claims))
             # In one order in every process: no deadlock.
-            db("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s) AS k "
-               "ORDER BY k", (_LOCK_CLASS, keys))
+            db("SELECT pg_advisory_xact_lock(%s, k) FROM "
+               "unnest(%s::integer[]) AS k ORDER BY k",
+               (_LOCK_CLASS, _pg_ints(keys)))
     else:
         db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
-    going = _going(db, tasks)
+    going = _going(db, tasks, dialect)
     counts = _counts(going, runner)
     lost = set()
     for c in claims:
@@ -346,18 +353,24 @@ def _lock_key(task):
                           'big', signed=True)
 
 
-def _insert_returning(db, sql, claims, runner, now):
+def _insert_returning(db, sql, claims, runner, now, dialect):
     won = set()
     cursor = db.cursor()
-    for first in range(0, len(claims), _BATCH):
-        batch = claims[first:first + _BATCH]
-        # Only placeholders are repeated: the values stay parameters.
-        values = ', '.join([_ROW_PLACEHOLDERS] * len(batch))
-        params = []
-        for c in batch:
-            params += [c.task, c.schedule, c.fire_time, c.attempt,
-                       c.started, c.status, c.message, runner, now]
-        cursor.execute(sql % values, params)
+    size = len(claims) if dialect == 'postgres' else _BATCH
+    for first in range(0, len(claims), size or 1):
+        batch = claims[first:first + size]
+        if dialect == 'postgres':
+            cursor.execute(sql, (runner, now) + _pg_columns(
+                batch, ('task', 'schedule', 'fire_time', 'attempt',
+                        'started', 'status', 'message'), 'ttiiitt'))
+        else:
+            # Only placeholders are repeated: the values stay parameters.
+            values = ', '.join([_ROW_PLACEHOLDERS] * len(batch))
+            params = []
+            for c in batch:
+                params += [c.task, c.schedule, c.fire_time, c.attempt,
+                           c.started, c.status, c.message, runner, now]
+            cursor.execute(sql % values, params)
         inserted = dict(((task, schedule, fire, attempt), id) for id, task,
                         schedule, fire, attempt in cursor.fetchall())
         for c in batch:
@@ -376,11 +389,14 @@ def running_counts(db, runner, tasks=None):
     return _counts(_going(db, tasks), runner)
 
 
-def _going(db, tasks=None):
+def _going(db, tasks=None, dialect=None):
     """`{(task, schedule, fire_time, attempt): runner}` of the runs going
     on (of `tasks` only, when given)."""
     where, params = GOING, ()
-    if tasks is not None and len(tasks) <= _BATCH * 5:
+    if tasks is not None and dialect == 'postgres':
+        params = (_pg_texts(sorted(tasks)),)
+        where += ' AND task = ANY(%s::text[])'
+    elif tasks is not None and len(tasks) <= _BATCH * 5:
         params = sorted(tasks)
         where += ' AND task IN (%s)' % ', '.join(['%s'] * len(params))
     return dict(((task, schedule, fire, attempt), runner)
@@ -491,14 +507,17 @@ def _write_outcomes(env, outcomes):
     outcome = dict((id, args[2]) for id, args in by_id.items())
     ids = sorted(by_id)
     dialect = _dialect(env)
+    pg = dialect == 'postgres'
     with env.db_transaction as db:
-        for chunk in _chunks(ids):
+        for chunk in [ids] if pg else _chunks(ids):
             for id, status, ended, started, message in db("""
                     SELECT id, status, ended, started, message
-                    FROM cron_history WHERE id IN (%s) AND
+                    FROM cron_history WHERE %s AND
                       (status='interrupted' OR
                        (status='timeout' AND ended IS NULL))
-                    """ % ', '.join(['%s'] * len(chunk)), chunk):
+                    """ % ('id = ANY(%s::integer[])' if pg else 'id IN (%s)'
+                           % ', '.join(['%s'] * len(chunk))),
+                    (_pg_ints(chunk),) if pg else chunk):
                 args = by_id[id]
                 if status == 'timeout':
                     _after_timeout(args, started, message)
@@ -511,16 +530,14 @@ def _write_outcomes(env, outcomes):
                     '%s)' % (_iso(ended), message)]))
         values = [by_id[id][:5] + [outcome[id], id] for id in ids]
         cursor = db.cursor()
-        if dialect == 'postgres':
+        if pg:
             # One statement for the lot (psycopg2 sends an executemany as
             # one round trip per row: 1,000 outcomes took ~150 ms).
-            written = 0
-            for first in range(0, len(values), _BATCH):
-                batch = values[first:first + _BATCH]
-                cursor.execute(_UPDATE_VALUES % ', '.join(
-                    [_OUTCOME_PLACEHOLDERS] * len(batch)),
-                    [value for row in batch for value in row])
-                written += cursor.rowcount
+            cursor.execute(_UPDATE_ARRAYS, tuple(
+                (_pg_ints if kind == 'i' else _pg_texts)(
+                    [row[n] for row in values])
+                for n, kind in enumerate('iittiti')))
+            written = cursor.rowcount
         else:
             cursor.executemany("""
                 UPDATE cron_history SET
@@ -546,16 +563,46 @@ def _chunks(ids):
     return [ids[first:first + _BATCH] for first in range(0, len(ids), _BATCH)]
 
 
-# The outcomes of many runs in one UPDATE (PostgreSQL).
-_UPDATE_VALUES = """
+# The outcomes of many runs in one UPDATE (PostgreSQL), a column an array.
+_UPDATE_ARRAYS = """
     UPDATE cron_history SET
       started=COALESCE(v_started, started), ended=v_ended, status=v_status,
       message=v_message, heartbeat=v_heartbeat, outcome=v_outcome
-    FROM (VALUES %s) AS v(v_started, v_ended, v_status, v_message,
-                          v_heartbeat, v_outcome, v_id)
+    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[],
+                %s::bigint[], %s::text[], %s::integer[])
+      AS v(v_started, v_ended, v_status, v_message, v_heartbeat, v_outcome,
+           v_id)
     WHERE id=v_id AND (status='interrupted' OR """ + GOING + ")"
-_OUTCOME_PLACEHOLDERS = ('(%s::bigint, %s::bigint, %s::text, %s::text, '
-                         '%s::bigint, %s::text, %s::integer)')
+
+
+# Arrays as one parameter each (PostgreSQL) --------------------------------
+#
+# psycopg2 adapts each value of a list, and each parameter, for 0.6 to
+# 0.8 µs: a chunk of 100 claims took ~700 µs of CPU before it was sent.
+# The text of an array literal, made here, takes ~0.15 µs a value.
+
+def _pg_texts(values):
+    """The literal of a PostgreSQL `text[]` of `values` (str or
+    `None`)."""
+    return '{%s}' % ','.join([
+        'NULL' if v is None else
+        '"%s"' % v.replace('\\', '\\\\').replace('"', '\\"')
+        for v in values])
+
+
+def _pg_ints(values):
+    """The literal of a PostgreSQL integer array of `values` (int or
+    `None`)."""
+    return '{%s}' % ','.join(['NULL' if v is None else str(int(v))
+                              for v in values])
+
+
+def _pg_columns(rows, names, kinds):
+    """One array literal for each attribute `names` of `rows`; `kinds`
+    says of each whether it is text (`t`) or an integer (`i`)."""
+    return tuple((_pg_texts if kind == 't' else _pg_ints)(
+        [getattr(row, name) for row in rows])
+        for name, kind in zip(names, kinds))
 
 
 def _after_timeout(args, started, message):
