@@ -90,7 +90,12 @@ class Agenda(object):
         self.log = log or logging.getLogger('traccron')
         self.last = None
         self.pending = []
+        # The next occurrences: a heap of instants (µs), and the schedules
+        # due at each, in the order they were queued (1,000 schedules
+        # every second are one entry, not 1,000).
         self._heap = []
+        self._at = {}
+        self._count = 0
         self._seq = 0
         # Schedules whose `next_after` raised, with the instant to look
         # after: tried again at each `take`, so that one error of a
@@ -104,13 +109,14 @@ class Agenda(object):
         self._deferred = []
 
     def __len__(self):
-        return len(self._heap)
+        return self._count
 
     def next_fire(self):
         """The earliest next occurrence or retry (µs), or `None`."""
-        firsts = [queue[0][0] for queue in (self._heap, self._retries)
-                  if queue]
-        return min(firsts) if firsts else None
+        if self._retries:
+            first = self._retries[0][0]
+            return min(first, self._heap[0]) if self._heap else first
+        return self._heap[0] if self._heap else None
 
     def add_retry(self, due):
         """Hand out `due`, a retry (`plan_retry`), at its time."""
@@ -120,8 +126,9 @@ class Agenda(object):
     def count_until(self, instant):
         """How many occurrences and retries are due by `instant` (µs):
         the size of the batch that the ticker claims for it."""
-        return sum(1 for queue in (self._heap, self._retries)
-                   for entry in queue if entry[0] <= instant)
+        return sum(len(self._at[at]) for at in self._heap
+                   if at <= instant) + \
+            sum(1 for entry in self._retries if entry[0] <= instant)
 
     def defer(self, due):
         """Hand out `due` again at its time (`take`'s `near`): it was
@@ -169,7 +176,8 @@ class Agenda(object):
         caught up. Returns the dues of that backlog."""
         if self.last is None:
             self.last = now
-        self._heap, self._failed, backlog = [], [], []
+        self._heap, self._at, self._count = [], {}, 0
+        self._failed, backlog = [], []
         schedules = list(schedules)
         self._keep_retries(schedules)
         for schedule in schedules:
@@ -199,22 +207,27 @@ class Agenda(object):
         while self._deferred and self._deferred[0][0] <= near:
             deferred.append(heapq.heappop(self._deferred)[2])
         dues += self._again(deferred, now, grace, 'started too late')
-        while self._heap and self._heap[0][0] <= horizon:
-            fire, _, schedule = heapq.heappop(self._heap)
-            after = fire
+        while self._heap and self._heap[0] <= horizon:
+            fire = heapq.heappop(self._heap)
+            schedules = self._at.pop(fire)
+            self._count -= len(schedules)
             if now - fire > grace:
                 # Late (the machine slept, the clock jumped): everything of
-                # this schedule up to `grace` ago is missed or caught up.
+                # these schedules up to `grace` ago is missed or caught up.
                 after = now - grace
-                try:
-                    dues += self.backlog(schedule, fire - 1, after, now)
-                except Exception:
-                    self._failure(schedule)
-            elif getattr(schedule, 'legacy', True) is False or \
-                    self._confirm(schedule, from_us(fire, schedule.tz)):
+                for schedule in schedules:
+                    try:
+                        dues += self.backlog(schedule, fire - 1, after, now)
+                    except Exception:
+                        self._failure(schedule)
+                    popped.append((schedule, after))
+                continue
+            for schedule in schedules:
                 # (Only a type of the old API says whether it fires.)
-                dues.append(Due(schedule, fire))
-            popped.append((schedule, after))
+                if getattr(schedule, 'legacy', True) is False or \
+                        self._confirm(schedule, from_us(fire, schedule.tz)):
+                    dues.append(Due(schedule, fire))
+                popped.append((schedule, fire))
         return dues, popped
 
     def _take_retries(self, now, horizon, grace):
@@ -239,9 +252,9 @@ class Agenda(object):
         `known`: {(its triggers, zone, after): the next occurrence (µs)}
         found for other schedules with the same triggers."""
         key = None
-        triggers = getattr(schedule, 'triggers', None)
-        if known is not None and triggers and not schedule.legacy:
-            key = (tuple(map(id, triggers)), id(schedule.tz), after)
+        same = getattr(schedule, 'same', None)
+        if known is not None and same is not None:
+            key = (same, after)
             nxt = known.get(key, False)
             if nxt is not False:
                 self._queue(schedule, nxt)
@@ -258,10 +271,16 @@ class Agenda(object):
         self._queue(schedule, nxt)
 
     def _queue(self, schedule, nxt):
-        self._logged.discard(schedule.key)
+        if self._logged:
+            self._logged.discard(schedule.key)
         if nxt is not None:
-            self._seq += 1
-            heapq.heappush(self._heap, (nxt, self._seq, schedule))
+            self._count += 1
+            queued = self._at.get(nxt)
+            if queued is None:
+                self._at[nxt] = [schedule]
+                heapq.heappush(self._heap, nxt)
+            else:
+                queued.append(schedule)
 
     def _failure(self, schedule):
         """Log the error of `schedule` being handled, once until it works

@@ -285,7 +285,8 @@ class Schedule(object):
     those of any of its values, each instant once."""
 
     __slots__ = ('task', 'task_id', 'type_id', 'args', 'triggers', 'stype',
-                 'legacy', 'max_instances', 'run_mode', 'tz', 'catch_up')
+                 'legacy', 'max_instances', 'run_mode', 'tz', 'catch_up',
+                 'key', 'same')
 
     def __init__(self, task, stype, args, triggers, max_instances,
                  run_mode, tz, catch_up=False):
@@ -301,10 +302,12 @@ class Schedule(object):
         self.run_mode = run_mode
         self.tz = tz
         self.catch_up = catch_up
-
-    @property
-    def key(self):
-        return '%s.%s' % (self.task_id, self.type_id)
+        self.key = '%s.%s' % (self.task_id, self.type_id)
+        #: Equal for schedules whose occurrences are the same ones: the
+        #: same compiled values (shared) in the same zone (`None`: not
+        #: known, a type of the old API).
+        self.same = None if self.legacy or not triggers else \
+            (tuple(map(id, triggers)), id(tz))
 
     def next_after(self, dt):
         """The first instant strictly after `dt` (aware), or `None`."""
