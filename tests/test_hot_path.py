@@ -592,6 +592,33 @@ def test_the_runs_of_a_dead_runner_are_judged_once_per_runner(monkeypatch):
     assert judged == [dead]
 
 
+def test_only_the_runs_of_dead_runners_are_read(monkeypatch):
+    """Before each batch: the runs going on of the processes still alive
+    (those of the other tickers, 1,000 a second) are not read."""
+    env = make_stub()
+    now = int(T0.timestamp()) * S
+    dead = '%s:%d/%s0001' % (socket.gethostname(), gone_pid(),
+                             history.namespace_token())
+    alive = history.runner_id()
+    theirs = [history.Claim('d%d' % n, 'cron', now, now) for n in range(2)]
+    history.claim(env, theirs, dead, now)
+    history.claim(env, [history.Claim('a%d' % n, 'cron', now, now)
+                        for n in range(5)], alive, now)
+    read = []
+    real = history.running_rows
+
+    def running_rows(env, runners=None):
+        rows = real(env, runners)
+        read.extend(runner for _, runner, _ in rows)
+        return rows
+    monkeypatch.setattr(history, 'running_rows', running_rows)
+    watch = housekeeping.LeaseWatch('me:1')
+    assert sorted(watch.interrupt_gone(env, now)) == \
+        sorted(c.id for c in theirs)
+    assert read == [dead, dead]
+    assert watch.interrupt_gone(env, now) == [] and read == [dead, dead]
+
+
 def test_the_dues_deferred_before_a_chunk_fails_stay_due(monkeypatch):
     env = make_stub()
     fire = int(T0.timestamp()) * S

@@ -414,11 +414,21 @@ def _counts(going, runner):
     return counts
 
 
-def running_rows(env):
+def running_rows(env, runners=None):
     """Return `[(id, runner, heartbeat)]` of the runs going on (past
-    their time limit or not)."""
+    their time limit or not), of `runners` only when given."""
+    where, params = GOING, ()
+    if runners is not None:
+        params = sorted(runners)
+        where += ' AND runner IN (%s)' % ', '.join(['%s'] * len(params))
     return env.db_query("SELECT id, runner, heartbeat FROM cron_history "
-                        "WHERE " + GOING + " ORDER BY id")
+                        "WHERE " + where + " ORDER BY id", params)
+
+
+def going_runners(env):
+    """The runners that have runs going on."""
+    return [runner for runner, in env.db_query(
+        "SELECT DISTINCT runner FROM cron_history WHERE " + GOING)]
 
 
 def interrupt(env, marks, now):

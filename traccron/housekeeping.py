@@ -69,15 +69,17 @@ class LeaseWatch(object):
         """Mark `interrupted` at once the runs of processes gone from this
         host, so that they do not hold back `max_instances` until their
         lease ends. Returns the ids marked."""
+        # Each runner is judged once (1,000 runs going on may share it),
+        # and the runs are read only of those gone.
+        gone = [runner for runner in history.going_runners(env)
+                if is_gone(runner)]
+        if not gone:
+            return []
         own = set(own_ids)
-        rows = [(id, runner) for id, runner, beat in history.running_rows(env)
-                if id not in own]
-        # Each runner is judged once (1,000 runs going on may share it).
-        gone = dict((runner, is_gone(runner))
-                    for runner in set(runner for id, runner in rows))
         marks = [(id, None, 'its runner %s is no longer running (noticed '
                   'by %s)' % (runner, self.runner))
-                 for id, runner in rows if gone[runner]]
+                 for id, runner, beat in history.running_rows(env, gone)
+                 if id not in own]
         return self._interrupt(env, marks, now) if marks else []
 
     def _interrupt(self, env, marks, now):
