@@ -10,6 +10,7 @@
 by `upgrade`, the claim, completion, queries, purge, and the stores of the
 original API."""
 
+import tempfile
 from datetime import datetime, timezone
 
 import pytest
@@ -21,6 +22,7 @@ from traccron.core import Core
 from traccron.db import SCHEMA_VERSION, VERSION_NAME, CronSetup
 from traccron.history import Claim, DbHistoryStore, MemoryHistoryStore
 
+from databases import fresh_database, skip_unless
 from support import make_stub
 
 UTC = timezone.utc
@@ -144,6 +146,27 @@ def test_finish_query_count_and_running_counts(env):
 
 ODD = ['plain', 'quote"d', 'back\\slash', 'comma,brace{}', 'NULL', '',
        ' spaced ', 'é ü\nnew line', '\\"', 'tab\there']
+
+
+@pytest.mark.parametrize('values', [[], [''], ['a', None], [None],
+                                    ['plain', 'NULL', 'a,b{c}', ' '], ODD])
+def test_array_literals_come_back_as_they_were_on_postgresql(values):
+    skip_unless('postgres')
+    with fresh_database('postgres') as uri:
+        env = Environment(tempfile.mkdtemp(), create=True,
+                          default_data=False,
+                          options=[('trac', 'database', uri)])
+        try:
+            for text, in env.db_query("SELECT %s::text[]",
+                                      (history._pg_texts(values),)):
+                assert text == values
+            ints = [None if v is None else len(v) * 2 ** 40 - 7
+                    for v in values]
+            for got, in env.db_query("SELECT %s::bigint[]",
+                                     (history._pg_ints(ints),)):
+                assert got == ints
+        finally:
+            env.shutdown()
 
 
 def test_claims_and_outcomes_keep_every_character_in_their_text(env):

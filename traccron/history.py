@@ -17,6 +17,7 @@ occurrence.
 import collections
 import functools
 import hashlib
+import operator
 import os
 import random
 import socket
@@ -594,6 +595,11 @@ _UPDATE_ARRAYS = """
 def _pg_texts(values):
     """The literal of a PostgreSQL `text[]` of `values` (str or
     `None`)."""
+    values = list(values)
+    if values and None not in values:
+        quoted = '","'.join(values)
+        if '"' not in quoted and '\\' not in quoted:
+            return '{"%s"}' % quoted        # nothing to escape
     return '{%s}' % ','.join([
         'NULL' if v is None else
         '"%s"' % v.replace('\\', '\\\\').replace('"', '\\"')
@@ -610,9 +616,10 @@ def _pg_ints(values):
 def _pg_columns(rows, names, kinds):
     """One array literal for each attribute `names` of `rows`; `kinds`
     says of each whether it is text (`t`) or an integer (`i`)."""
-    return tuple((_pg_texts if kind == 't' else _pg_ints)(
-        [getattr(row, name) for row in rows])
-        for name, kind in zip(names, kinds))
+    columns = zip(*map(operator.attrgetter(*names), rows)) if rows else \
+        [()] * len(names)
+    return tuple((_pg_texts if kind == 't' else _pg_ints)(column)
+                 for column, kind in zip(columns, kinds))
 
 
 def _after_timeout(args, started, message):
