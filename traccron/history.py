@@ -609,6 +609,9 @@ def _pg_texts(values):
 def _pg_ints(values):
     """The literal of a PostgreSQL integer array of `values` (int or
     `None`)."""
+    values = list(values)
+    if None not in values:
+        return '{%s}' % ','.join(map(str, map(int, values)))
     return '{%s}' % ','.join(['NULL' if v is None else str(int(v))
                               for v in values])
 
