@@ -958,6 +958,50 @@ def test_the_ticker_takes_its_connection_from_the_pool_once_per_batch(
         env.shutdown()
 
 
+class _Limited(_Schedule):
+    max_instances = 1
+
+
+@pytest.mark.parametrize('kind', ['postgres', 'mysql'])
+def test_the_claims_see_the_runs_claimed_after_the_read_before_the_batch(
+        tmp_path, monkeypatch, kind):
+    """The ticker holds its connection for a batch: what it read before
+    the claims (the runners of the runs going on) must not be the claims'
+    snapshot (MySQL's repeatable read): a run another process claimed
+    meanwhile counts for max_instances."""
+    skip_unless(kind)
+    fire = int(T0.timestamp()) * S
+    with fresh_database(kind) as uri:
+        env = Environment(str(tmp_path / 'env'), create=True,
+                          default_data=False, options=[
+                              ('trac', 'database', uri),
+                              ('components', 'traccron.*', 'enabled')])
+        CronSetup(env).upgrade_environment()
+        ticker = Ticker(env.path, lambda: env, clock=FakeClock(fire / S),
+                        spawn=lambda *a: None, config_check=None)
+        ticker._dispatcher.env = env
+        real = ticker._leases.interrupt_gone
+
+        def interrupt_gone(*args):
+            marked = real(*args)
+            # Then another process claims the same task, and commits.
+            other = threading.Thread(target=lambda: (history.claim(
+                env, [history.Claim('t00', 'other', fire, fire,
+                                    max_instances=1)], 'them:1', fire),
+                env.shutdown(threading.get_ident())))
+            other.start()
+            other.join(30)
+            return marked
+        monkeypatch.setattr(ticker._leases, 'interrupt_gone', interrupt_gone)
+        ticker._dispatch(env, Core(env), [Due(_Limited('t00'), fire)], fire,
+                         0.0, fire)
+        assert sorted(env.db_query(
+            "SELECT schedule, runner, status FROM cron_history")) == [
+            ('cron', ticker.runner, 'skipped'),
+            ('other', 'them:1', 'running')]
+        env.shutdown()
+
+
 def test_the_time_limit_of_a_task_is_read_once_until_trac_ini_changes(
         monkeypatch):
     from traccron import ticker as ticker_module

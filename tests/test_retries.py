@@ -160,6 +160,27 @@ def test_the_retry_delay_counts_from_the_end_of_the_failed_attempt():
         pytest.approx(54, abs=0.01)
 
 
+def test_a_retry_whose_end_was_handled_after_its_time_runs_at_once():
+    """Not `missed`: the end came later than the retry's time (a loaded
+    process), yet the retry is as due as ever."""
+    FlakyTask.failures = 1
+    env = env_with({'flaky.daily': '02h00', 'flaky.retries': '1',
+                    'flaky.retry_delay': '60', 'misfire_grace': '5'})
+    ticker, clock = ticker_over(env, T0)
+    ticker.uniform = lambda a, b: a        # 54 s
+
+    def later(target, *args):
+        clock.advance(70)                  # the end is done 70 s later
+        target(*args)
+    ticker._later = later
+    run_until(ticker, clock, T0 + timedelta(minutes=10))
+    history = rows(env, 'flaky')
+    assert [(r.attempt, r.status) for r in history] == [
+        (1, 'failure'), (2, 'success')]
+    assert (history[1].started - history[0].ended) / S == \
+        pytest.approx(70, abs=1)
+
+
 def test_the_jitter_stays_within_ten_percent_and_the_delay_is_capped():
     low = [retry_delay(n, 60, 3600, lambda a, b: a) for n in (1, 2, 3)]
     high = [retry_delay(n, 60, 3600, lambda a, b: b) for n in (1, 2, 3)]

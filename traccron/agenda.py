@@ -58,15 +58,17 @@ def retry_delay(attempt, delay, longest, uniform):
     return min(delay * 2 ** (attempt - 1) * uniform(0.9, 1.1), longest)
 
 
-def plan_retry(schedule, fire, attempt, retries, wait, now):
+def plan_retry(schedule, fire, attempt, retries, wait, now, earliest=None):
     """The due of the next attempt of `schedule`'s occurrence `fire`
     (µs) after its attempt number `attempt` failed at `now`, `wait`
-    seconds later; `None` when its `retries` are spent. An attempt that
-    would start at or after the schedule's next regular occurrence is
-    not made: its due records it `skipped`, at once."""
+    seconds later (and not before `earliest`, when given: a retry planned
+    late runs at once, not `missed`); `None` when its `retries` are
+    spent. An attempt that would start at or after the schedule's next
+    regular occurrence is not made: its due records it `skipped`, at
+    once."""
     if attempt > retries:
         return None
-    at = now + int(wait * SECOND)
+    at = max(now + int(wait * SECOND), earliest or 0)
     nxt = schedule.next_after(from_us(fire, schedule.tz))
     following = attempt + 1
     if nxt is not None and at >= to_us(nxt):

@@ -597,9 +597,9 @@ def _pg_texts(values):
     `None`)."""
     values = list(values)
     if values and None not in values:
-        quoted = '","'.join(values)
-        if '"' not in quoted and '\\' not in quoted:
-            return '{"%s"}' % quoted        # nothing to escape
+        joined = ''.join(values)
+        if '"' not in joined and '\\' not in joined:
+            return '{"%s"}' % '","'.join(values)    # nothing to escape
     return '{%s}' % ','.join([
         'NULL' if v is None else
         '"%s"' % v.replace('\\', '\\\\').replace('"', '\\"')

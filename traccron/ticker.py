@@ -351,8 +351,10 @@ class Ticker(object):
                          retry_delay(run.attempt, delay, longest,
                                      self.uniform),
                          # From the end of the attempt: what follows it
-                         # may be done later (`Workers.later`).
-                         run.ended or now_us(self.clock))
+                         # may be done later (`Workers.later`), and then
+                         # a retry whose time has come runs at once.
+                         run.ended or now_us(self.clock),
+                         now_us(self.clock))
         if due is None:
             return None
         if due.status == 'running':
@@ -457,6 +459,10 @@ class Ticker(object):
             try:
                 if any(d.status == 'running' for d in dues):
                     self._leases.interrupt_gone(env, now, registry.ids())
+                # That read must not be the claims' snapshot (MySQL's
+                # repeatable read would hide from max_instances the runs
+                # claimed since): each chunk begins a transaction anew.
+                held.rollback()
                 deferred = dispatcher.dispatch(env, dues, now, execute, near)
             finally:
                 held.close()
