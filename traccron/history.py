@@ -247,17 +247,22 @@ def _is_deadlock(e):
 
 def _claim(env, claims, runner, now, busy=False):
     dialect = _dialect(env)
+    # PostgreSQL: the arrays of the claims' keys serve both statements.
+    columns = _pg_columns(claims, _KEY_COLUMNS, 'ttii') \
+        if dialect == 'postgres' else None
     with env.db_transaction as db:
         lost = ()
         if any(c.max_instances for c in claims):
-            lost = _limit_instances(db, claims, runner, dialect, busy)
+            lost = _limit_instances(db, claims, runner, dialect, busy,
+                                    columns)
             if lost is None:
                 return None
         inserted = [c for c in claims if id(c) not in lost and
                     c.status not in ('refused', 'deferred')]
         if dialect in _INSERT_RETURNING:
-            return _insert_returning(db, _INSERT_RETURNING[dialect],
-                                     inserted, runner, now, dialect)
+            return _insert_returning(
+                db, _INSERT_RETURNING[dialect], inserted, runner, now,
+                dialect, columns if len(inserted) == len(claims) else None)
         sql = _INSERT[dialect]
         won = []
         cursor = db.cursor()
@@ -271,7 +276,8 @@ def _claim(env, claims, runner, now, busy=False):
         return won
 
 
-def _limit_instances(db, claims, runner, dialect, busy=False):
+def _limit_instances(db, claims, runner, dialect, busy=False,
+                     columns=None):
     """Decide the `running` claims that `max_instances` holds back, from
     the runs going on; returns the ids of the claims whose occurrence is
     claimed already (lost). The transaction first takes a lock that makes
@@ -287,8 +293,7 @@ def _limit_instances(db, claims, runner, dialect, busy=False):
         # A claim whose row exists is lost, locks or not. When all are
         # (the chunk that another process has just claimed), nothing more
         # is read: the lock is tried and the rows counted in one statement.
-        mine = _pg_columns(claims, ('task', 'schedule', 'fire_time',
-                                    'attempt'), 'ttii')
+        mine = columns or _pg_columns(claims, _KEY_COLUMNS, 'ttii')
         if busy:
             for taken, claimed in db(
                     "SELECT (SELECT bool_and(pg_try_advisory_xact_lock(%s, "
@@ -337,6 +342,8 @@ def _limit_instances(db, claims, runner, dialect, busy=False):
     return lost
 
 
+#: The attributes of a claim that make its key (`claim_key`).
+_KEY_COLUMNS = ('task', 'schedule', 'fire_time', 'attempt')
 #: The first key of TracCron's advisory locks on PostgreSQL ("TCro").
 _LOCK_CLASS = 0x5443726f
 #: How many of the claims (four arrays: tasks, schedules, fire times,
@@ -354,16 +361,17 @@ def _lock_key(task):
                           'big', signed=True)
 
 
-def _insert_returning(db, sql, claims, runner, now, dialect):
+def _insert_returning(db, sql, claims, runner, now, dialect,
+                      columns=None):
     won = set()
     cursor = db.cursor()
     size = len(claims) if dialect == 'postgres' else _BATCH
     for first in range(0, len(claims), size or 1):
         batch = claims[first:first + size]
         if dialect == 'postgres':
-            cursor.execute(sql, (runner, now) + _pg_columns(
-                batch, ('task', 'schedule', 'fire_time', 'attempt',
-                        'started', 'status', 'message'), 'ttiiitt'))
+            cursor.execute(sql, (runner, now) + (
+                columns or _pg_columns(batch, _KEY_COLUMNS, 'ttii')) +
+                _pg_columns(batch, ('started', 'status', 'message'), 'itt'))
         else:
             # Only placeholders are repeated: the values stay parameters.
             values = ', '.join([_ROW_PLACEHOLDERS] * len(batch))
