@@ -425,6 +425,52 @@ def test_a_chunk_another_process_claims_then_is_claimed_after_the_others(
         ['t00', 't01', 't02', 't03', 't04']
 
 
+def test_on_postgresql_the_chunks_another_process_claimed_are_left_in_one_read(
+        tmp_path, monkeypatch):
+    """Once a chunk is found claimed elsewhere (another ticker is ahead),
+    the chunks after it are counted in one read, and only those with an
+    occurrence left are claimed."""
+    skip_unless('postgres')
+    fire = int(T0.timestamp()) * S
+    with fresh_database('postgres') as uri:
+        env = Environment(str(tmp_path / 'env'), create=True,
+                          default_data=False, options=[
+                              ('trac', 'database', uri),
+                              ('components', 'traccron.*', 'enabled')])
+        CronSetup(env).upgrade_environment()
+        theirs = [history.Claim('t%02d' % n, 'cron', fire, fire)
+                  for n in (2, 3, 4, 5, 7)]
+        history.claim(env, theirs, 'them:1', fire)
+        calls, reads = [], []
+        real_claim, real_counts = history.claim, history.claimed_counts
+
+        def claim(env, claims, *args, **kwargs):
+            calls.append([c.task for c in claims])
+            return real_claim(env, claims, *args, **kwargs)
+
+        def claimed_counts(env, groups):
+            reads.append([[c.task for c in group] for group in groups])
+            return real_counts(env, groups)
+        monkeypatch.setattr(history, 'claim', claim)
+        monkeypatch.setattr(history, 'claimed_counts', claimed_counts)
+        monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)
+        disp = Dispatcher(RunRegistry(env.path, auto=False), inline_spawn,
+                          None, 'me:1', None, punctual=False)
+        disp.draw = lambda n: 0
+        started = []
+        disp.dispatch(env, dues(10, fire), fire,
+                      lambda run, schedule: started.append(run.task_id))
+        assert calls == [['t00', 't01'], ['t02', 't03'], ['t06', 't07'],
+                         ['t08', 't09']]
+        assert reads == [[['t04', 't05'], ['t06', 't07'], ['t08', 't09']]]
+        assert started == ['t00', 't01', 't06', 't08', 't09']
+        assert sorted(env.db_query(
+            "SELECT task, runner FROM cron_history")) == sorted(
+            [('t%02d' % n, 'me:1') for n in (0, 1, 6, 8, 9)] +
+            [('t%02d' % n, 'them:1') for n in (2, 3, 4, 5, 7)])
+        env.shutdown()
+
+
 def test_a_batch_shared_with_other_processes_is_claimed_at_their_pace(
         monkeypatch):
     env = make_stub()

@@ -723,6 +723,12 @@ class _Ending(object):
         self.done = threading.Event() if wait else None
 
 
+def _lost_all(chunk):
+    """Whether every claim of `chunk` ([(due, claim)]), none won, was
+    inserted by another process (none was held back here)."""
+    return all(c.status not in ('deferred', 'refused') for _, c in chunk)
+
+
 def _lost_some(chunk, won):
     """Whether claims of `chunk` ([(due, claim)]) were inserted by another
     process: neither won (`won`: their ids) nor held back here."""
@@ -832,7 +838,10 @@ class Dispatcher(object):
         shared, self._shared = self._shared, False
         fire = min(due.at for due in dues) / float(SECOND) if dues else 0
         for busy, todo in ((len(chunks) > 1, chunks), (False, passed)):
-            for n, chunk in enumerate(todo):
+            n = -1
+            while n + 1 < len(todo):
+                n += 1
+                chunk = todo[n]
                 began = _time.time()
                 try:
                     won = history.claim(env, [c for _, c in chunk],
@@ -850,9 +859,29 @@ class Dispatcher(object):
                 deferred += self._start_won(env, chunk, won_ids, execute)
                 if _lost_some(chunk, won_ids):
                     self._shared = True      # another process won some
+                    if not won and n + 1 < len(todo) and _lost_all(chunk):
+                        # Another process is ahead of this one: the chunks
+                        # it has claimed since are left in one read.
+                        todo[n + 1:] = self._unclaimed(env, todo[n + 1:])
                 if shared and busy and won and n + 1 < len(todo):
                     self._pace(began, fire, len(todo) - n - 1)
         return deferred
+
+    def _unclaimed(self, env, chunks):
+        """`chunks` but those whose every occurrence is claimed already
+        (`history.claimed_counts`); all of them when that cannot be told
+        (their claims then tell)."""
+        try:
+            counts = history.claimed_counts(
+                env, [[c for _, c in chunk] for chunk in chunks])
+        except Exception as e:
+            env.log.debug('TracCron: could not read which chunks are '
+                          'claimed (%s: %s)', type(e).__name__, e)
+            return chunks
+        if counts is None:
+            return chunks
+        return [chunk for chunk, count in zip(chunks, counts)
+                if count < len(chunk)]
 
     def _pace(self, began, fire, left):
         """After a chunk won, while other processes claim the same batch:

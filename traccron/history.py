@@ -232,6 +232,27 @@ def claim(env, claims, runner, now, busy=False):
             time.sleep(random.uniform(0.001, 0.01))
 
 
+def claimed_counts(env, groups):
+    """How many claims of each of `groups` (lists of `Claim`) have a row
+    already, in one read; `None` when the database cannot tell so at
+    once (only PostgreSQL does)."""
+    if _dialect(env) != 'postgres' or not groups:
+        return None
+    flat = [c for group in groups for c in group]
+    index = [n for n, group in enumerate(groups) for _ in group]
+    counts = [0] * len(groups)
+    # In a transaction of its own: no snapshot outlives this read.
+    with env.db_transaction as db:
+        for n, count in db(
+                "SELECT k.n, count(*) FROM unnest(%s::text[], %s::text[], "
+                "%s::bigint[], %s::integer[], %s::integer[]) AS "
+                "k(task, schedule, fire_time, attempt, n) JOIN cron_history "
+                "h USING (task, schedule, fire_time, attempt) GROUP BY k.n",
+                _pg_columns(flat, _KEY_COLUMNS, 'ttii') + (_pg_ints(index),)):
+            counts[n] = count
+    return counts
+
+
 def _is_deadlock(e):
     """Whether `e` is the database aborting a transaction to break a
     deadlock or a serialization conflict (worth trying again at once).
