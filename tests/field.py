@@ -319,9 +319,9 @@ class Traffic(object):
 
     def check(self, label):
         """Every request answered 200; report how long they took."""
-        assert dict((p, dict(c)) for p, c in self.statuses.items()) == \
-            dict((p, {200: sum(c.values())})
-                 for p, c in self.statuses.items())
+        statuses = dict((p, dict(c)) for p, c in self.statuses.items())
+        assert statuses == dict((p, {200: sum(c.values())})
+                                for p, c in self.statuses.items()), statuses
         report('%s requests' % label, {
             'sent': len(self.seconds),
             'p50 ms': '%.0f' % (percentile(self.seconds, 50) * 1000),
