@@ -11,6 +11,7 @@ worker threads that start runs at their time, big batches claimed ahead
 and in chunks, `max_instances` decided again near the instant, outcomes
 written by one thread for all, dead runners judged once."""
 
+import contextlib
 import gc
 import socket
 import threading
@@ -35,6 +36,41 @@ from support import (FakeClock, StubTask, gone_pid, inline_spawn, make_env, make
 
 T0 = utc(2027, 3, 1, 1)
 S = 1000000
+
+
+def traccron_env(tmp_path, uri):
+    """A real environment on the database `uri`, with TracCron's tables."""
+    env = Environment(str(tmp_path / 'env'), create=True,
+                      default_data=False, options=[
+                          ('trac', 'database', uri),
+                          ('components', 'traccron.*', 'enabled')])
+    CronSetup(env).upgrade_environment()
+    return env
+
+
+@contextlib.contextmanager
+def lock_held(env, task):
+    """Another process's claim of `task` in progress (PostgreSQL): a
+    thread holds the task's advisory lock until the block ends."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with env.db_transaction as db:
+            db("SELECT pg_advisory_xact_lock(%s, %s)",
+               (history._LOCK_CLASS, history._lock_key(task)))
+            holding.set()
+            release.wait(30)
+        env.shutdown(threading.get_ident())
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        yield
+    finally:
+        release.set()
+        thread.join(30)
+    assert not thread.is_alive()      # its transaction has ended
 
 
 class RecorderTask(StubTask):
@@ -433,11 +469,7 @@ def test_on_postgresql_the_chunks_another_process_claimed_are_left_in_one_read(
     skip_unless('postgres')
     fire = int(T0.timestamp()) * S
     with fresh_database('postgres') as uri:
-        env = Environment(str(tmp_path / 'env'), create=True,
-                          default_data=False, options=[
-                              ('trac', 'database', uri),
-                              ('components', 'traccron.*', 'enabled')])
-        CronSetup(env).upgrade_environment()
+        env = traccron_env(tmp_path, uri)
         theirs = [history.Claim('t%02d' % n, 'cron', fire, fire)
                   for n in (2, 3, 4, 5, 7)]
         history.claim(env, theirs, 'them:1', fire)
@@ -771,11 +803,7 @@ def test_on_postgresql_a_claim_waits_only_for_claims_of_its_own_task(
 
     monkeypatch.setattr(history, '_insert_returning', held)
     with fresh_database('postgres') as uri:
-        env = Environment(str(tmp_path / 'env'), create=True,
-                          default_data=False, options=[
-                              ('trac', 'database', uri),
-                              ('components', 'traccron.*', 'enabled')])
-        CronSetup(env).upgrade_environment()
+        env = traccron_env(tmp_path, uri)
         made = {}
 
         def claim(name, task, fire):
@@ -873,28 +901,8 @@ def test_on_postgresql_a_claim_passes_over_tasks_another_one_claims(
     skip_unless('postgres')
     fire = int(T0.timestamp()) * S
     with fresh_database('postgres') as uri:
-        env = Environment(str(tmp_path / 'env'), create=True,
-                          default_data=False, options=[
-                              ('trac', 'database', uri),
-                              ('components', 'traccron.*', 'enabled')])
-        CronSetup(env).upgrade_environment()
-        holding, release, done = (threading.Event(), threading.Event(),
-                                  threading.Event())
-
-        def hold():
-            # Another process's claim of `a` in progress: its lock.
-            with env.db_transaction as db:
-                db("SELECT pg_advisory_xact_lock(%s, %s)",
-                   (history._LOCK_CLASS, history._lock_key('a')))
-                holding.set()
-                release.wait(30)
-            env.shutdown(threading.get_ident())
-            done.set()
-
-        thread = threading.Thread(target=hold)
-        thread.start()
-        try:
-            assert holding.wait(30)
+        env = traccron_env(tmp_path, uri)
+        with lock_held(env, 'a'):
             claims = [history.Claim(t, 'cron', fire, fire, max_instances=1)
                       for t in ('a', 'b')]
             assert history.claim(env, claims, 'me:1', fire,
@@ -904,10 +912,6 @@ def test_on_postgresql_a_claim_passes_over_tasks_another_one_claims(
                                     max_instances=1)]
             assert history.claim(env, only_b, 'me:1', fire,
                                  busy=True) == only_b
-        finally:
-            release.set()
-            thread.join(30)
-        assert done.is_set()
         claims = [history.Claim(t, 'cron', fire, fire, max_instances=1)
                   for t in ('a', 'b')]
         won = history.claim(env, claims, 'me:1', fire, busy=True)
@@ -923,31 +927,14 @@ def test_on_postgresql_a_chunk_claimed_elsewhere_is_lost_without_its_locks(
     skip_unless('postgres')
     fire = int(T0.timestamp()) * S
     with fresh_database('postgres') as uri:
-        env = Environment(str(tmp_path / 'env'), create=True,
-                          default_data=False, options=[
-                              ('trac', 'database', uri),
-                              ('components', 'traccron.*', 'enabled')])
-        CronSetup(env).upgrade_environment()
+        env = traccron_env(tmp_path, uri)
 
         def claims(tasks):
             return [history.Claim(t, 'cron', fire, fire, max_instances=1)
                     for t in tasks]
         theirs = claims('ab')
         assert history.claim(env, theirs, 'other:1', fire) == theirs
-        holding, release = threading.Event(), threading.Event()
-
-        def hold():
-            with env.db_transaction as db:
-                db("SELECT pg_advisory_xact_lock(%s, %s)",
-                   (history._LOCK_CLASS, history._lock_key('a')))
-                holding.set()
-                release.wait(30)
-            env.shutdown(threading.get_ident())
-
-        thread = threading.Thread(target=hold)
-        thread.start()
-        try:
-            assert holding.wait(30)
+        with lock_held(env, 'a'):
             mine = claims('ab')
             assert history.claim(env, mine, 'me:1', fire, busy=True) == []
             assert [c.id for c in mine] == [None, None]
@@ -960,9 +947,6 @@ def test_on_postgresql_a_chunk_claimed_elsewhere_is_lost_without_its_locks(
             # One of them not claimed yet: the chunk is passed over.
             assert history.claim(env, claims('ac'), 'me:1', fire,
                                  busy=True) is None
-        finally:
-            release.set()
-            thread.join(30)
         assert sorted((r[0], r[1]) for r in env.db_query(
             "SELECT task, runner FROM cron_history")) == [
             ('a', 'other:1'), ('b', 'other:1')]
@@ -977,11 +961,7 @@ def test_the_ticker_takes_its_connection_from_the_pool_once_per_batch(
     from trac.db.postgres_backend import PostgreSQLConnection
     fire = int(T0.timestamp()) * S
     with fresh_database('postgres') as uri:
-        env = Environment(str(tmp_path / 'env'), create=True,
-                          default_data=False, options=[
-                              ('trac', 'database', uri),
-                              ('components', 'traccron.*', 'enabled')])
-        CronSetup(env).upgrade_environment()
+        env = traccron_env(tmp_path, uri)
         env.db_query("SELECT 1")            # one connection in the pool
         pings = []
         real = PostgreSQLConnection.ping
@@ -1018,11 +998,7 @@ def test_the_claims_see_the_runs_claimed_after_the_read_before_the_batch(
     skip_unless(kind)
     fire = int(T0.timestamp()) * S
     with fresh_database(kind) as uri:
-        env = Environment(str(tmp_path / 'env'), create=True,
-                          default_data=False, options=[
-                              ('trac', 'database', uri),
-                              ('components', 'traccron.*', 'enabled')])
-        CronSetup(env).upgrade_environment()
+        env = traccron_env(tmp_path, uri)
         ticker = Ticker(env.path, lambda: env, clock=FakeClock(fire / S),
                         spawn=lambda *a: None, config_check=None)
         ticker._dispatcher.env = env

@@ -138,24 +138,33 @@ def test_failing_twice_then_succeeding_gives_three_attempts_with_doubling_delays
     assert [a for a in Recorder.alerts if a[0] == 'failure'] == []
 
 
-def test_the_retry_delay_counts_from_the_end_of_the_failed_attempt():
-    """What follows a task's return may be done later (`Workers.later`
-    waits for the runs due meanwhile): the retry still comes
-    `retry_delay` after the attempt ended, not after that wait."""
+def retried_with_end_late(late, **config):
+    """A task whose first attempt fails, `retry_delay = 60` with the
+    shortest jitter (54 s), and what follows each attempt (`Workers.later`)
+    done `late` seconds after it ended; returns its rows once retried."""
     FlakyTask.failures = 1
-    env = env_with({'flaky.daily': '02h00', 'flaky.retries': '1',
-                    'flaky.retry_delay': '60'})
+    config.update({'flaky.daily': '02h00', 'flaky.retries': '1',
+                   'flaky.retry_delay': '60'})
+    env = env_with(config)
     ticker, clock = ticker_over(env, T0)
-    ticker.uniform = lambda a, b: a        # the shortest jitter: 54 s
+    ticker.uniform = lambda a, b: a
 
     def later(target, *args):
-        clock.advance(20)                  # the end is done 20 s later
+        clock.advance(late)
         target(*args)
     ticker._later = later
     run_until(ticker, clock, T0 + timedelta(minutes=10))
     history = rows(env, 'flaky')
     assert [(r.attempt, r.status) for r in history] == [
         (1, 'failure'), (2, 'success')]
+    return history
+
+
+def test_the_retry_delay_counts_from_the_end_of_the_failed_attempt():
+    """What follows a task's return may be done later (`Workers.later`
+    waits for the runs due meanwhile): the retry still comes
+    `retry_delay` after the attempt ended, not after that wait."""
+    history = retried_with_end_late(20)
     assert (history[1].started - history[0].ended) / S == \
         pytest.approx(54, abs=0.01)
 
@@ -163,20 +172,7 @@ def test_the_retry_delay_counts_from_the_end_of_the_failed_attempt():
 def test_a_retry_whose_end_was_handled_after_its_time_runs_at_once():
     """Not `missed`: the end came later than the retry's time (a loaded
     process), yet the retry is as due as ever."""
-    FlakyTask.failures = 1
-    env = env_with({'flaky.daily': '02h00', 'flaky.retries': '1',
-                    'flaky.retry_delay': '60', 'misfire_grace': '5'})
-    ticker, clock = ticker_over(env, T0)
-    ticker.uniform = lambda a, b: a        # 54 s
-
-    def later(target, *args):
-        clock.advance(70)                  # the end is done 70 s later
-        target(*args)
-    ticker._later = later
-    run_until(ticker, clock, T0 + timedelta(minutes=10))
-    history = rows(env, 'flaky')
-    assert [(r.attempt, r.status) for r in history] == [
-        (1, 'failure'), (2, 'success')]
+    history = retried_with_end_late(70, misfire_grace='5')
     assert (history[1].started - history[0].ended) / S == \
         pytest.approx(70, abs=1)
 

@@ -573,10 +573,8 @@ def _write_outcomes(env, outcomes):
         if pg:
             # One statement for the lot (psycopg2 sends an executemany as
             # one round trip per row: 1,000 outcomes took ~150 ms).
-            cursor.execute(_UPDATE_ARRAYS, tuple(
-                (_pg_ints if kind == 'i' else _pg_texts)(
-                    [row[n] for row in values])
-                for n, kind in enumerate('iittiti')))
+            cursor.execute(_UPDATE_ARRAYS, _pg_arrays(zip(*values),
+                                                      'iittiti'))
             written = cursor.rowcount
         else:
             cursor.executemany("""
@@ -645,13 +643,18 @@ def _pg_ints(values):
                               for v in values])
 
 
-def _pg_columns(rows, names, kinds):
-    """One array literal for each attribute `names` of `rows`; `kinds`
-    says of each whether it is text (`t`) or an integer (`i`)."""
-    columns = zip(*map(operator.attrgetter(*names), rows)) if rows else \
-        [()] * len(names)
+def _pg_arrays(columns, kinds):
+    """One array literal for each of `columns` (iterables of values);
+    `kinds` says of each whether it is text (`t`) or an integer (`i`).
+    Fewer columns than kinds (no row at all): empty arrays."""
+    columns = list(columns) or [()] * len(kinds)
     return tuple((_pg_texts if kind == 't' else _pg_ints)(column)
                  for column, kind in zip(columns, kinds))
+
+
+def _pg_columns(rows, names, kinds):
+    """`_pg_arrays` of the attributes `names` of `rows`."""
+    return _pg_arrays(zip(*map(operator.attrgetter(*names), rows)), kinds)
 
 
 def _after_timeout(args, started, message):
