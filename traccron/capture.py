@@ -34,39 +34,77 @@ FORMAT = '%(asctime)s %(levelname)s %(message)s'
 class RunLog(object):
     """The captured text of one run."""
 
+    __slots__ = ('path', 'run_id', 'limit', 'args', 'size', 'truncated',
+                 'written', '_lines', '_lock', 'storing', '_ident',
+                 '_others')
+
     def __init__(self, path, run_id, limit, args=()):
         self.path = path
         self.run_id = run_id
         self.limit = limit
-        self.args = [str(a) for a in args]
+        # Made as a run starts: what is not needed yet is made later
+        # (see `Core.execute`).
+        self.args = tuple(str(a) for a in args) if args else ()
         self.size = 0
         self.truncated = False
         # `size` when it was last stored: a run with arguments is stored
         # even when it logged nothing.
         self.written = -1 if self.args else 0
-        self._lines = []
-        self._lock = threading.Lock()
-        # Held while the text is written: the last writer writes the
-        # latest text.
-        self.storing = threading.Lock()
-        # The threads whose records it takes (`_Handler.push`).
-        self.idents = set()
+        self._lines = None
+        # Its locks are made once it logs (`_locked`): a quiet run has
+        # none. `storing` is held while the text is written: the last
+        # writer writes the latest text.
+        self._lock = None
+        self.storing = None
+        # The threads whose records it takes (`_Handler.push`): the first
+        # one, then a set of the others.
+        self._ident = None
+        self._others = None
+
+    def taken_by(self, ident):
+        if self._ident is None or self._ident == ident:
+            self._ident = ident
+        elif self._others is None:
+            self._others = set([ident])
+        else:
+            self._others.add(ident)
+
+    @property
+    def idents(self):
+        """The threads whose records it took."""
+        listed = set(self._others or ())
+        if self._ident is not None:
+            listed.add(self._ident)
+        return listed
+
+    def _locked(self, name):
+        """The lock in attribute `name`, made on first use."""
+        lock = getattr(self, name)
+        if lock is None:
+            with _made_lock:
+                lock = getattr(self, name)
+                if lock is None:
+                    lock = threading.Lock()
+                    setattr(self, name, lock)
+        return lock
 
     def add(self, line):
         data = len(line.encode('utf-8', 'backslashreplace')) + 1
-        with self._lock:
+        with self._locked('_lock'):
             if self.truncated or not self.limit:
                 return
             if self.size + data > self.limit:
                 self.truncated = True
                 self.size += 1   # a change that the next store writes
                 return
+            if self._lines is None:
+                self._lines = []
             self._lines.append(line)
             self.size += data
 
     def text(self):
-        with self._lock:
-            lines = list(self._lines)
+        with self._locked('_lock'):
+            lines = list(self._lines or ())
             if self.truncated:
                 lines.append(TRUNCATED % self.limit)
         return '\n'.join(lines)
@@ -99,8 +137,10 @@ class _Handler(logging.Handler):
 
     def push(self, ident, captured):
         with self.changing:
-            self.threads[ident] = self.threads.get(ident, []) + [captured]
-            captured.idents.add(ident)
+            stack = self.threads.get(ident)
+            self.threads[ident] = [captured] if not stack else \
+                stack + [captured]
+            captured.taken_by(ident)
 
     def pop(self, ident, captured):
         """Remove the innermost `captured` of thread `ident`."""
@@ -119,7 +159,7 @@ class _Handler(logging.Handler):
             for ident in captured.idents:
                 self._set(ident, [c for c in self.threads.get(ident, ())
                                   if c is not captured])
-            captured.idents.clear()
+            captured._ident = captured._others = None
 
     def _set(self, ident, stack):
         if stack:
@@ -130,6 +170,7 @@ class _Handler(logging.Handler):
 
 _handler = None
 _handler_lock = threading.Lock()
+_made_lock = threading.Lock()    # makes the locks of RunLogs
 _runs = {}                       # id(TaskRun) -> RunLog
 
 
@@ -210,7 +251,9 @@ def live(path):
 def store(env, captured):
     """Write the text of `captured` to `cron_log` when it changed since it
     was last written."""
-    with captured.storing:
+    if captured.size == captured.written:
+        return      # (`size` only grows: nothing to write)
+    with captured._locked('storing'):
         size = captured.size
         if size == captured.written:
             return

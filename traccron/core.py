@@ -146,14 +146,19 @@ class Core(Component):
         set_current_run(run)
         captured = None
         try:
+            # What this thread makes before the task's first line is kept
+            # few: the young objects of 1,000 runs of one instant are
+            # collected while they start (`Workers._spin`).
             listeners, limit, notes = ready or self.ready()
-            notes = list(notes)
+            notes = tuple(notes)
             captured = capture.start(self.env, run, limit)
             _wait_for(run.start_at, clock)
             if run.started is None:
                 run.started = now_us(clock)
             for listener in listeners:
-                self._call_listener(listener, 'onStartTask', notes, run.task)
+                note = self._call_listener(listener, 'onStartTask', run.task)
+                if note is not None:
+                    notes += (note,)
             try:
                 run.task.wake_up(*run.args)
             except BaseException:
@@ -175,7 +180,7 @@ class Core(Component):
             return self._end(*ending)
         capture.leave(run)
         set_current_run(None)
-        later(self._end_here, *ending)
+        later(Core._end_here, self, *ending)
         return run.success
 
     def ready(self):
@@ -184,7 +189,7 @@ class Core(Component):
         the run's message (when the listeners could not be listed)."""
         notes = []
         listeners = self._listeners(notes)
-        return listeners, CronConfig(self.env).log_capture_bytes, notes
+        return listeners, CronConfig(self.env).log_capture_bytes, tuple(notes)
 
     def _end_here(self, run, *rest):
         """`_end` in a thread other than the task's."""
@@ -196,12 +201,15 @@ class Core(Component):
              retry, finish_wait):
         """The end of `execute`, once the task has returned."""
         release = None
+        notes = list(notes)
         try:
             if not run.success and retry is not None:
                 release = self._plan_retry(retry, run, notes)
             for listener in listeners:
-                self._call_listener(listener, 'onEndTask', notes, run.task,
-                                    run.success)
+                note = self._call_listener(listener, 'onEndTask', run.task,
+                                           run.success)
+                if note is not None:
+                    notes.append(note)
         finally:
             set_current_run(None)
             self._stop_capture(run)
@@ -272,14 +280,17 @@ class Core(Component):
             notes.append('listeners not called:\n' + traceback.format_exc())
             return []
 
-    def _call_listener(self, listener, method, notes, *args):
+    def _call_listener(self, listener, method, *args):
+        """Call `listener.method(*args)`; returns the note to add to the
+        run's message when it raised, else `None`."""
         try:
             getattr(listener, method)(*args)
         except BaseException:
             self.log.error('Listener %s failed in %s', listener.getId(),
                            method, exc_info=True)
-            notes.append('listener %s failed in %s:\n%s'
-                         % (listener.getId(), method, traceback.format_exc()))
+            return 'listener %s failed in %s:\n%s' % (
+                listener.getId(), method, traceback.format_exc())
+        return None
 
     def run_now(self, task_id, args=None, wait=False, clock=time,
                 retries=0):

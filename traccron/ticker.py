@@ -17,6 +17,7 @@ the dead runs of other processes and purges. This module is the loop and
 its timing, and the request filter that starts it."""
 
 import atexit
+import functools
 import gc
 import logging
 import queue
@@ -117,6 +118,7 @@ class Ticker(object):
         self._dispatcher.retry_lost = self._retry_lost
         self._dispatcher.timeout_of = self._timeout_of
         self._timeouts = {}     # task id -> time limit, until a rebuild
+        self._retries = {}      # schedule -> its retry planner, the same
         self._spawn = spawn
         self._leases = LeaseWatch(self._dispatcher.runner)
         self._overdue = OverdueWatch(spawn)
@@ -305,6 +307,7 @@ class Ticker(object):
         latest history row; returns the dues of the backlog."""
         reading = _time.perf_counter()
         self._timeouts = {}
+        self._retries = {}
         schedules, problems = Core(env).build_schedules(from_us(now))
         _report(env, problems)
         last_fire = None
@@ -339,6 +342,9 @@ class Ticker(object):
         return last_fire
 
     # Retries (TASK.retries)
+
+    def _plan_retry_of(self, schedule, run):
+        return self._plan_retry(self._dispatcher.env, schedule, run)
 
     def _plan_retry(self, env, schedule, run):
         """Plan the next attempt of `run`, which failed (in its worker
@@ -441,15 +447,23 @@ class Ticker(object):
         dispatcher = self._dispatcher
 
         ready = core.ready()
+        retries = self._retries
+
+        def finish_env():
+            return dispatcher.env
 
         def execute(run, schedule):
             # The worker thread lets go of the environment's connections
             # and repositories once it has nothing more to do (`_rest`).
-            core.execute(run, finish_env=lambda: dispatcher.env,
-                         clock=clock, registry=registry,
-                         retry=lambda run: self._plan_retry(
-                             dispatcher.env, schedule, run),
-                         finish_wait=False, later=self._later, ready=ready)
+            # It makes no function for the run as it starts it: a
+            # schedule's retry planner is made once, until a rebuild.
+            retry = retries.get(schedule)
+            if retry is None:
+                retry = retries[schedule] = functools.partial(
+                    self._plan_retry_of, schedule)
+            core.execute(run, finish_env=finish_env, clock=clock,
+                         registry=registry, retry=retry, finish_wait=False,
+                         later=self._later, ready=ready)
 
         try:
             # The thread holds its connection while it claims: each
