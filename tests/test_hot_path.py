@@ -1174,6 +1174,7 @@ def test_the_leader_wakes_before_an_instant_by_as_much_as_its_waits_end_late():
     # It keeps how late its waits ended (at most LATE_MAX), and wakes that
     # much earlier next time.
     assert workers._late == pytest.approx(dispatcher.LATE_FIRST * 0.9)
+    wait_until(lambda: workers._running == 0)
     asked[:] = []
     late_waits(workers, clock, 0.0015)
     done.clear()
@@ -1183,10 +1184,54 @@ def test_the_leader_wakes_before_an_instant_by_as_much_as_its_waits_end_late():
     # on time, as the leader has learnt it.
     assert workers._late == pytest.approx(0.0015, abs=1e-5)
     assert started[1][1] == pytest.approx(1002.001, abs=1e-4)
+    wait_until(lambda: workers._running == 0)
     done.clear()
     workers.spawn_at(1003.0, 'third', run, 'third')
     assert done.wait(30)
     assert 1003.0 <= started[2][1] < 1003.0 + 1e-4
+
+
+def spinning(wall, count_to=None):
+    """Workers whose wall clock stands at `wall` and whose monotonic one
+    moves 1 µs a read; `count_to` reads of it queue a run meanwhile.
+    Returns them and the list of monotonic readings."""
+    reads = []
+    walls = []
+
+    def mono():
+        reads.append(None)
+        if len(reads) == count_to:
+            workers._seq += 1
+        return 2000.0 + len(reads) * 1e-6
+
+    def time_():
+        walls.append(None)
+        if len(walls) > 100000:
+            raise AssertionError('the busy wait goes on')
+        return wall
+    workers = Workers(idle=5, time=time_, monotonic=mono, busy=True)
+    return workers, reads
+
+
+def test_the_busy_wait_for_an_instant_lasts_no_longer_when_the_clock_is_set_back():
+    # The wall clock stands 1 h before the instant: the wait ends once
+    # its length has passed on the monotonic clock.
+    workers, reads = spinning(wall=1000.0)
+    with workers._lock:
+        workers._spin(1000.001)
+    assert 900 <= len(reads) <= 1100
+    workers, reads = spinning(wall=1000.0 - 3600)
+    with workers._lock:
+        workers._spin(1000.001)
+    limit = (dispatcher.LATE_MAX + dispatcher.LATE_MARGIN) * 1e6
+    assert limit - 100 <= len(reads) <= limit + 100
+
+
+def test_a_run_queued_during_the_busy_wait_ends_it():
+    workers, reads = spinning(wall=1000.0, count_to=50)
+    with workers._lock:
+        workers._spin(1000.001)
+    assert len(reads) == 50
 
 
 def test_on_a_clock_of_tests_no_instant_is_waited_for_busy():
@@ -1233,6 +1278,9 @@ def test_a_run_that_starts_leaves_few_objects_for_the_collector(tmp_path):
     runs = [TaskRun(task, 'quiet', 'cron', (), fire, 'me:1', id=i + 1)
             for i in range(200)]
     ready = ([EndListener(env.log)], 10000, ())
+    # (What the first run makes once is not counted.)
+    core.execute(TaskRun(task, 'quiet', 'cron', (), fire, 'me:1', id=999),
+                 finish_env=env, later=workers.later, ready=ready)
     gc.disable()
     try:
         gc.collect()
@@ -1247,8 +1295,8 @@ def test_a_run_that_starts_leaves_few_objects_for_the_collector(tmp_path):
             capture.stop(run)
     # The run's log capture (with no lock while it logs nothing), and its
     # end handed to `later` (an entry and its arguments): 3 objects a run
-    # (it was 8).
-    assert kept / float(len(runs)) < 3.5
+    # (it was 8, with Python 3.11's GC-tracked locks 10).
+    assert kept / float(len(runs)) < 4
 
 
 def test_the_ticker_makes_one_retry_planner_per_schedule_until_a_rebuild(

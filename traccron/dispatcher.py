@@ -360,24 +360,29 @@ class Workers(object):
                         early = None
                     wait = at if wait is None else min(wait, at)
                 if not self._lead.wait(wait) and early is not None:
+                    # (A wait is timed on the monotonic clock.)
                     self._late = min(LATE_MAX, max(
-                        self._time() - now - wait, self._late * 0.9))
+                        self._mono() - mono - wait, self._late * 0.9))
             return None
         finally:
             self._leader = False
 
     def _spin(self, until):
         """Wait busy until `until` (the time of the first run, less than
-        `LATE_MAX + LATE_MARGIN` away; the lock is held, and let go
-        meanwhile)."""
+        `LATE_MAX + LATE_MARGIN` away), for that long at most on the
+        monotonic clock (the wall clock may be set back meanwhile), or
+        until a run is queued (it may be due first). The lock is held,
+        and let go meanwhile."""
+        seq = self._seq
         self._lock.release()
         try:
             if gc.isenabled() and gc.get_count()[0] > GC_BEFORE:
                 # The collection of the young objects that the runs would
                 # start halfway (0.1 ms, every ~70 runs) comes now.
                 gc.collect(0)
-            time_ = self._time
-            while time_() < until:
+            time_, mono = self._time, self._mono
+            stop = mono() + min(until - time_(), LATE_MAX + LATE_MARGIN)
+            while time_() < until and mono() < stop and self._seq == seq:
                 pass
         finally:
             self._lock.acquire()
