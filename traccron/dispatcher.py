@@ -47,7 +47,7 @@ LATER_MAX = 1.0
 #: plus LATE_MARGIN before the instant, then waits for it busy.
 LATE_FIRST = 0.0005
 LATE_MAX = 0.002
-LATE_MARGIN = 0.00005
+LATE_MARGIN = 0.0003
 #: Before an instant, the young objects are collected (`gc.collect(0)`)
 #: when more than this many were made since the last collection.
 GC_BEFORE = 100
@@ -134,9 +134,10 @@ class Workers(object):
 
     A timed wait may end late (~0.2 ms on a virtual machine): the leader
     wakes before the first run of an instant by as much as its waits
-    ended late, collects the young objects that the runs would otherwise
-    collect halfway, and waits for the instant busy (`busy`: by default
-    on the real clock)."""
+    ended late and takes it; another thread leads meanwhile, the young
+    objects that the runs would otherwise collect halfway are collected,
+    and the run waits for its instant busy (`busy`: by default on the
+    real clock)."""
 
     def __init__(self, idle=WORKER_IDLE, time=_time.time, grace=GRACE,
                  rest=None, monotonic=None, busy=None):
@@ -211,8 +212,13 @@ class Workers(object):
         with self._lock:
             if not self._draining:
                 self._after.append((self._mono(), target, args))
-                if self._leader and len(self._after) == 1:
-                    self._lead.notify()     # to wait for it too
+                if self._leader and len(self._after) == 1 and not (
+                        self._running and self._heap and
+                        self._heap[0][0] <= self._time()):
+                    # To wait for it too; unless runs are due and going
+                    # on: it then looks again within `grace` (a wake
+                    # would take the interpreter from the runs).
+                    self._lead.notify()
                 return
         target(*args)
 
@@ -350,8 +356,10 @@ class Workers(object):
                     elif self._late is not None and at > 0:
                         early = self._late + LATE_MARGIN
                         if at <= early:
-                            self._spin(self._heap[0][0])
-                            continue
+                            # It takes the run now and waits for its
+                            # time busy (`_hold`), while another leads.
+                            self._taken = mono + at
+                            return heapq.heappop(self._heap)
                         at -= early
                     if at <= 0:
                         self._taken = mono
@@ -367,25 +375,36 @@ class Workers(object):
         finally:
             self._leader = False
 
-    def _spin(self, until):
-        """Wait busy until `until` (the time of the first run, less than
-        `LATE_MAX + LATE_MARGIN` away), for that long at most on the
-        monotonic clock (the wall clock may be set back meanwhile), or
-        until a run is queued (it may be due first). The lock is held,
-        and let go meanwhile."""
-        seq = self._seq
-        self._lock.release()
-        try:
-            if gc.isenabled() and gc.get_count()[0] > GC_BEFORE:
-                # The collection of the young objects that the runs would
-                # start halfway (0.1 ms, every ~70 runs) comes now.
-                gc.collect(0)
-            time_, mono = self._time, self._mono
-            stop = mono() + min(until - time_(), LATE_MAX + LATE_MARGIN)
-            while time_() < until and mono() < stop and self._seq == seq:
-                pass
-        finally:
-            self._lock.acquire()
+    def _hold(self, entry):
+        """Wait busy for the time of `entry`, taken ahead of it (less than
+        `LATE_MAX + LATE_MARGIN` away). The young objects are collected
+        first, and until another thread leads (it was woken or started to,
+        and would otherwise take the interpreter at the first run's first
+        system call) this one lets it run. Returns False when the time has
+        not come once the wait's length (and `LATE_MARGIN`) has passed on
+        the monotonic clock (the wall clock was set back): the run is
+        queued again."""
+        at = entry[0]
+        if gc.isenabled() and gc.get_count()[0] > GC_BEFORE:
+            # The collection of the young objects that the runs would
+            # start halfway (0.1 ms, every ~70 runs) comes now.
+            gc.collect(0)
+        time_, mono = self._time, self._mono
+        stop = mono() + min(at - time_(), LATE_MAX + LATE_MARGIN) + \
+            LATE_MARGIN
+        while time_() < at:
+            if mono() >= stop:
+                try:
+                    self.spawn_at(at, None, entry[2], *entry[3])
+                except BaseException:
+                    _log.error('TracCron: could not queue a run again after '
+                               'the clock was set back; it runs now',
+                               exc_info=True)
+                    return True
+                return False
+            if not self._leader and (self._heap or self._after):
+                os.sched_yield()
+        return True
 
     def _run(self, entry, start):
         try:
@@ -394,6 +413,9 @@ class Workers(object):
         except BaseException:
             _log.error('TracCron: could not start a worker thread',
                        exc_info=True)
+        if self._late is not None and entry[0] and \
+                entry[0] > self._time() and not self._hold(entry):
+            return      # (`entry[0]`: `None` for what `later` was given)
         _logged(entry[2], *entry[3])
 
 
