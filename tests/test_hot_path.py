@@ -1222,26 +1222,42 @@ def test_a_run_taken_ahead_waits_no_longer_when_the_clock_is_set_back():
     assert [e[0] for e in workers._heap] == [1000.001]
 
 
-def test_while_the_first_run_of_an_instant_waits_for_it_another_thread_leads():
-    # Woken before the instant, the next leader does not take the
-    # interpreter from the runs that start.
-    workers = Workers(idle=5)
-    leading = []
-    done = threading.Event()
+def test_a_pause_while_a_run_is_held_is_no_step_of_the_clock():
+    # The thread is paused 5 ms between two readings of the clocks: both
+    # moved, the wall clock was not set back, the run goes on.
+    moved, reads = [0.0], [0]
 
-    def first():
-        leading.append(workers._leader and threading.get_ident())
+    def mono():
+        reads[0] += 1
+        moved[0] += 0.005 if reads[0] == 50 else 1e-6
+        return 2000.0 + moved[0]
+    workers = Workers(idle=5, time=lambda: 1000.0 + moved[0],
+                      monotonic=mono, busy=True)
+    assert workers._hold((1000.001, 1, None, ())) is True
+    assert workers._heap == []
 
-    for n in range(5):
-        workers._late = dispatcher.LATE_MAX
-        at = time.time() + 0.05
-        done.clear()
-        workers.spawn_at(at, 'first', first)
-        workers.spawn_at(at, 'second', done.set)
-        assert done.wait(30)
-        wait_until(lambda: workers._running == 0)
-    assert len(leading) == 5
-    assert sum(1 for ident in leading if ident) >= 3
+
+def test_a_run_held_for_its_time_lets_the_interpreter_go_until_another_leads(
+        monkeypatch):
+    # The thread woken to lead takes the interpreter before the instant,
+    # not at the first run's first system call.
+    yields = []
+    monkeypatch.setattr(dispatcher.os, 'sched_yield',
+                        lambda: yields.append(None))
+    clock = [1000.0]
+
+    def now():
+        clock[0] += 1e-6
+        return clock[0]
+    workers = Workers(idle=5, time=now, busy=True)
+    workers._heap.append((1000.001, 2, None, ()))   # the next one queued
+    assert workers._hold((1000.001, 1, None, ()))
+    assert clock[0] >= 1000.001 and len(yields) > 100
+    del yields[:]
+    workers._leader = True
+    clock[0] = 1000.0
+    assert workers._hold((1000.001, 1, None, ()))
+    assert yields == []
 
 
 def test_on_a_clock_of_tests_no_instant_is_waited_for_busy():

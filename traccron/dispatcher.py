@@ -164,6 +164,7 @@ class Workers(object):
         self._starting = 0       # threads started, not yet waiting
         self._running = 0        # threads running a run
         self._taken = 0.0        # when a run was last taken (monotonic)
+        self._lead_until = 0.0   # when the leader's wait ends (monotonic)
         self._draining = False
         # How late a timed wait ends, when the first run of an instant is
         # waited for busy (`busy`; by default on the real clock only).
@@ -212,11 +213,11 @@ class Workers(object):
         with self._lock:
             if not self._draining:
                 self._after.append((self._mono(), target, args))
-                if self._leader and len(self._after) == 1 and not (
-                        self._running and self._heap and
-                        self._heap[0][0] <= self._time()):
-                    # To wait for it too; unless runs are due and going
-                    # on: it then looks again within `grace` (a wake
+                if self._leader and len(self._after) == 1 and \
+                        self._lead_until > self._mono() + self._grace + \
+                        LATE_MAX + LATE_MARGIN:
+                    # To wait for it too; unless it looks again soon
+                    # anyway, as while runs are due and going on (a wake
                     # would take the interpreter from the runs).
                     self._lead.notify()
                 return
@@ -367,6 +368,7 @@ class Workers(object):
                     if wait is not None and wait < at:
                         early = None
                     wait = at if wait is None else min(wait, at)
+                self._lead_until = mono + wait
                 if not self._lead.wait(wait) and early is not None:
                     # (A wait is timed on the monotonic clock.)
                     self._late = min(LATE_MAX, max(
@@ -382,18 +384,22 @@ class Workers(object):
         and would otherwise take the interpreter at the first run's first
         system call) this one lets it run. Returns False when the time has
         not come once the wait's length (and `LATE_MARGIN`) has passed on
-        the monotonic clock (the wall clock was set back): the run is
-        queued again."""
+        the monotonic clock and the wall clock was set back meanwhile: the
+        run is queued again. (A run queued meanwhile, even one due now, is
+        taken by the next leader after this one's time and `grace`.)"""
         at = entry[0]
         if gc.isenabled() and gc.get_count()[0] > GC_BEFORE:
             # The collection of the young objects that the runs would
             # start halfway (0.1 ms, every ~70 runs) comes now.
             gc.collect(0)
         time_, mono = self._time, self._mono
-        stop = mono() + min(at - time_(), LATE_MAX + LATE_MARGIN) + \
-            LATE_MARGIN
+        left = min(at - time_(), LATE_MAX + LATE_MARGIN)
+        offset = time_() - mono()
+        stop = mono() + left + LATE_MARGIN
         while time_() < at:
-            if mono() >= stop:
+            # (A pause between two readings is no step of the clock: the
+            # wall clock must have gone back against the monotonic one.)
+            if mono() >= stop and time_() - mono() < offset - LATE_MARGIN:
                 try:
                     self.spawn_at(at, None, entry[2], *entry[3])
                 except BaseException:
