@@ -38,7 +38,9 @@ S = 1000000
 # "task fire_time started pid" (µs; `started` is when wake_up began) in
 # memory, as APScheduler's job of bench/peers.py does; a thread appends
 # the lines to ENV/executions.log at half past each second (when no run
-# of a per-second schedule is going on) and at exit.
+# of a per-second schedule is going on), and `trac-admin cron ticker` at
+# its exit (tracd is killed: its benches wait past the next half
+# second).
 TASKS_HEAD = '''
 import atexit, os, threading, time
 from trac.core import Component, implements
@@ -68,9 +70,11 @@ def _flush():
             return
         text = ''.join(_lines[:count])
         del _lines[:count]
+        data = text.encode()
         fd = os.open(_where[0], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
-            os.write(fd, text.encode())
+            while data:
+                data = data[os.write(fd, data):]
         finally:
             os.close(fd)
 
