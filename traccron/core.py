@@ -146,9 +146,9 @@ class Core(Component):
         set_current_run(run)
         captured = None
         try:
-            # What this thread makes before the task's first line is kept
-            # few: the young objects of 1,000 runs of one instant are
-            # collected while they start (`Workers._spin`).
+            # What this thread keeps until the run's end is handled is
+            # kept few: the young objects are collected before an instant
+            # (`Workers._hold`), not halfway through its runs.
             listeners, limit, notes = ready or self.ready()
             notes = tuple(notes)
             captured = capture.start(self.env, run, limit)
