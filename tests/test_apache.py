@@ -14,7 +14,8 @@ an `apache2 -k graceful` in the middle of the 40 s checked. Every
 occurrence of a per-second and an every-2-seconds task runs exactly once
 across the daemon processes, their recycles and the graceful restart;
 every TracCron page answers 200 to an administrator logged in by
-Apache's basic authentication."""
+Apache's basic authentication (but for mod_wsgi's own 503 to a request
+taken as the graceful restart began, which its error log explains)."""
 
 import datetime
 import os
@@ -97,7 +98,8 @@ def service_user():
     pytest.skip('no unprivileged user for httpd to run as')
 
 
-_ERROR_LINE = re.compile(r'^\[\w+ (\w+ \d+ [\d:.]+ \d+)\].*?'
+_LOG_TIME = re.compile(r'^\[\w+ (\w+ \d+ [\d:.]+ \d+)\]')
+_ERROR_LINE = re.compile(_LOG_TIME.pattern + r'.*?'
                          r'mod_wsgi \(pid=(\d+)\): (.*)$')
 
 
@@ -154,6 +156,27 @@ class Httpd(object):
             return ''
         with open(path) as f:
             return f.read()
+
+    def refusals_at_graceful(self):
+        """How many requests mod_wsgi itself refused (503, "Unable to
+        connect to WSGI daemon process") within 2 s of a graceful restart:
+        an Apache child that took a request as the restart began connects
+        to the daemon socket the restart has just removed. That answer is
+        mod_wsgi's, not Trac's; any other refusal is not counted."""
+        restarts, refusals = [], []
+        for line in self.error_log().splitlines():
+            when = _LOG_TIME.match(line)
+            if when is None:
+                continue
+            when = datetime.datetime.strptime(when.group(1),
+                                              '%b %d %H:%M:%S.%f %Y')
+            if 'Doing graceful restart' in line:
+                restarts.append(when)
+            elif 'Unable to connect to WSGI daemon process' in line:
+                refusals.append(when)
+        near = datetime.timedelta(seconds=2)
+        return len([r for r in refusals
+                    if any(t <= r <= t + near for t in restarts)])
 
     def daemon_processes(self):
         """From the error log: {pid: µs} of the daemon processes that
@@ -221,10 +244,15 @@ def test_mod_wsgi_daemons_recycled_and_restarted_run_each_occurrence_once(
         traffic.run_until_settled(env_path, window, TAIL)
         born, gone = server.daemon_processes()
         log = server.error_log()
+        refused = server.refusals_at_graceful()
     finally:
         server.stop()
 
     assert 'Doing graceful restart' in log
+    # A request taken as the graceful restart began may get mod_wsgi's
+    # own 503; every other request is answered 200.
+    unavailable = sum(c.pop(503, 0) for c in traffic.statuses.values())
+    assert unavailable <= refused, (unavailable, refused, log)
     traffic.check('apache')
     check_runs_across_processes('apache', env_path, window, born, gone)
     assert 'Traceback' not in log, log
