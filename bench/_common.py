@@ -169,6 +169,21 @@ def apply_smoke(options, **sizes):
     return options
 
 
+def verdict(target, met, smoke=False):
+    """Print a target's line: `yes` or `no`, `-` when it was not
+    measured, `n/j` (not judged) in a smoke run."""
+    print('%-3s %s' % ('n/j' if smoke else '-' if met is None else
+                       'yes' if met else 'no', target))
+
+
+#: What bench/results.json held on 3 December 2026, before the scheduler
+#: was made ready for 1,000 runs a second: its idle cost and request
+#: overhead must be no worse.
+BEFORE = {'date': '3 December 2026',
+          'idle_added_share': 0.0, 'idle_wakeups_per_minute': 12,
+          'request_ratio': 1.095, 'instructions_ratio': 0.9977}
+
+
 def task_names(count, prefix='noop'):
     return ['%s_%05d' % (prefix, i) for i in range(count)]
 

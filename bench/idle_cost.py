@@ -85,6 +85,13 @@ def main():
     cpu_without = after[1] - before[1]
     added = (cpu_with - cpu_without) / elapsed
     expected = math.ceil(seconds / 5.0)
+    resolution = 1.0 / os.sysconf('SC_CLK_TCK') / elapsed
+    before = bench.BEFORE
+    # No worse: within one clock tick of the CPU then, and as few
+    # wake-ups (±1 at the window's edges).
+    no_worse = added <= before['idle_added_share'] + resolution and \
+        wakeups <= math.ceil(before['idle_wakeups_per_minute'] * seconds /
+                             60.0) + 1
     figures = {
         'seconds': round(elapsed, 1),
         'tasks': options.tasks,
@@ -96,6 +103,7 @@ def main():
         'expected_wakeups': expected,
         'target_share': TARGET_SHARE,
         'target_met': added < TARGET_SHARE and wakeups <= expected + 1,
+        'no_worse_than_before': no_worse,
     }
     print('idle tracd over %.1f s (%d tasks on daily schedules, none due)'
           % (elapsed, options.tasks))
@@ -104,10 +112,17 @@ def main():
     print('%-34s %10.3f' % ('tracd without it', cpu_without))
     print('%-34s %9.3f%%   (target < %.1f%%; resolution %.2f%%)' % (
         'added, share of one core', 100 * added, 100 * TARGET_SHARE,
-        100.0 / os.sysconf('SC_CLK_TCK') / elapsed))
+        100 * resolution))
     print('%-34s %10d   (expected %d: the 5 s trac.ini check)' % (
         'ticker wake-ups', wakeups, expected))
-    print('target met: %s' % figures['target_met'])
+    bench.verdict('added < %.1f%% of one core, wake-ups <= %d' % (
+        100 * TARGET_SHARE, expected + 1), figures['target_met'],
+        options.smoke)
+    bench.verdict('no worse than on %s (added %.3f%% of one core, within '
+                  'one clock tick; %d wake-ups a minute)' % (
+                      before['date'], 100 * before['idle_added_share'],
+                      before['idle_wakeups_per_minute']), no_worse,
+                  options.smoke)
     if not options.no_save:
         bench.save('idle_cost', figures)
 

@@ -319,11 +319,9 @@ def main():
     ratios(results)
     report(results, options.seconds)
     listed = verdicts(results)
-    if not options.smoke:
-        print()
-        for target, met in listed:
-            print('%-3s %s' % ('-' if met is None else
-                               'yes' if met else 'no', target))
+    print()
+    for target, met in listed:
+        bench.verdict(target, met, options.smoke)
     if not options.no_save:
         bench.save('peers', {
             'apscheduler': aps, 'seconds': options.seconds,

@@ -139,6 +139,7 @@ def main():
         'throughput_ratio': round(ratio, 4),
         'target_ratio': TARGET_RATIO,
         'target_met': ratio >= TARGET_RATIO,
+        'no_worse_than_before': ratio >= bench.BEFORE['instructions_ratio'],
     }
     print('%s, %d requests of /wiki/WikiStart after a warm-up '
           '(%.0f s)' % ('wall time' if options.smoke else 'callgrind',
@@ -151,8 +152,11 @@ def main():
           '(the plugin costs %.2f%% of a request)' % (
               unit.split()[0], ratio,
               100.0 * (per_request['with'] / per_request['without'] - 1)))
-    print('target >= %.2f; target met: %s' % (TARGET_RATIO,
-                                               figures['target_met']))
+    bench.verdict('throughput with/without >= %.2f' % TARGET_RATIO,
+                  figures['target_met'], options.smoke)
+    bench.verdict('no worse than on %s (ratio %.4f)' % (
+        bench.BEFORE['date'], bench.BEFORE['instructions_ratio']),
+        figures['no_worse_than_before'], options.smoke)
     if not options.no_save:
         bench.save('request_instructions', figures)
     return 0

@@ -153,6 +153,7 @@ def main():
         'gc_objects_without_plugin': objects['without'],
         'target_ratio': TARGET_RATIO,
         'target_met': ratio >= TARGET_RATIO,
+        'no_worse_than_before': ratio >= bench.BEFORE['request_ratio'],
     }
     print('%s on %s, %d connections, %d s rounds, A B B A order' % (
         tool, PAGE, CONNECTIONS, options.seconds))
@@ -174,8 +175,11 @@ def main():
               objects['with'], objects['without'],
               100.0 * (objects['with'] - objects['without']) /
               objects['without']))
-    print('target >= %.2f; target met: %s' % (TARGET_RATIO,
-                                               figures['target_met']))
+    bench.verdict('requests a second with/without >= %.2f' % TARGET_RATIO,
+                  figures['target_met'], options.smoke)
+    bench.verdict('no worse than on %s (ratio %.3f)' % (
+        bench.BEFORE['date'], bench.BEFORE['request_ratio']),
+        figures['no_worse_than_before'], options.smoke)
     if not options.no_save:
         bench.save('request_overhead', figures)
 

@@ -38,7 +38,8 @@ from traccron import scheduler  # noqa: E402
 from traccron.db import CronSetup  # noqa: E402
 from traccron.ticker import Ticker  # noqa: E402
 
-TARGETS = {'startup_s': 1.0, 'p99_ms': 10, 'max_ms': 50}
+TARGETS = {'startup_s': 1.0, 'p99_ms': 10, 'max_ms': 50,
+           'kb_per_schedule': 1.5}
 DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT']
 EVERY_SECOND = 'every_second'
 
@@ -99,7 +100,8 @@ def in_process(workdir, tasks, options, repeat):
             'startup_s': {'median': round(statistics.median(times), 3),
                           'max': round(max(times), 3),
                           'runs': len(times)},
-            'memory_added_mb': round(added / 2 ** 20, 1)}
+            'memory_added_mb': round(added / 2 ** 20, 1),
+            'memory_kb_per_schedule': round(added / 1024.0 / schedules, 2)}
 
 
 def in_tracd(workdir, egg, tasks, options, seconds):
@@ -152,14 +154,17 @@ def main():
 
     lag = figures['tracd']
     figures['targets'] = TARGETS
-    figures['target_met'] = (
-        figures['startup_s']['max'] < TARGETS['startup_s'] and
-        (lag['startup_s_logged'] or 99) < TARGETS['startup_s'] and
-        lag['claim_lag_ms']['p99'] <= TARGETS['p99_ms'] and
+    met = {
+        'startup': figures['startup_s']['max'] < TARGETS['startup_s'] and
+        (lag['startup_s_logged'] or 99) < TARGETS['startup_s'],
+        'memory': figures['memory_kb_per_schedule'] <=
+        TARGETS['kb_per_schedule'],
+        'punctuality': lag['claim_lag_ms']['p99'] <= TARGETS['p99_ms'] and
         lag['start_lag_ms']['p99'] <= TARGETS['p99_ms'] and
         lag['start_lag_ms']['max'] <= TARGETS['max_ms'] and
         lag['missed'] == 0 and lag['not_run'] == 0 and
-        lag['duplicate'] == 0)
+        lag['duplicate'] == 0}
+    figures['target_met'] = all(met.values())
     print('%d schedules (%d tasks x 5 types + 1 per-second task)' % (
         figures['schedules'], options.tasks))
     print('start-up, in process (cold, %d runs): median %.3f s, max %.3f s'
@@ -167,13 +172,23 @@ def main():
              figures['startup_s']['max']))
     print('start-up, logged by tracd:                %s s (%s schedules)' % (
         lag['startup_s_logged'], lag['schedules_logged']))
-    print('memory added by the schedule table:       %.1f MB (tracd RSS '
-          '%.1f MB)' % (figures['memory_added_mb'], lag['tracd_rss_mb']))
+    print('memory added by the schedule table:       %.1f MB, %.2f KB a '
+          'schedule (tracd RSS %.1f MB)' % (
+              figures['memory_added_mb'], figures['memory_kb_per_schedule'],
+              lag['tracd_rss_mb']))
     print(bench.lag_header())
     for line in bench.lag_table('every_second (SQLite)', lag):
         print(line)
-    print('statuses %s; target met: %s' % (lag['statuses'],
-                                           figures['target_met']))
+    print('statuses %s' % lag['statuses'])
+    bench.verdict('start-up < %.0f s, in process and logged by tracd' %
+                  TARGETS['startup_s'], met['startup'], options.smoke)
+    bench.verdict('memory <= %.1f KB a schedule at %d schedules' % (
+        TARGETS['kb_per_schedule'], figures['schedules']), met['memory'],
+        options.smoke)
+    bench.verdict('per-second task among them: p99 <= %d ms, max <= %d ms, '
+                  'none missed, none twice' % (TARGETS['p99_ms'],
+                                               TARGETS['max_ms']),
+                  met['punctuality'], options.smoke)
     if not options.no_save:
         bench.save('scale', figures)
 
