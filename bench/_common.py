@@ -176,10 +176,10 @@ def verdict(target, met, smoke=False):
                        'yes' if met else 'no', target))
 
 
-#: What bench/results.json held on 3 December 2026, before the scheduler
-#: was made ready for 1,000 runs a second: its idle cost and request
-#: overhead must be no worse.
-BEFORE = {'date': '3 December 2026',
+#: What bench/results.json held at commit 9bd84a0 (2 December 2026),
+#: before the scheduler was made ready for 1,000 runs a second: its idle
+#: cost and request overhead must be no worse.
+BEFORE = {'date': '9bd84a0 (2 December 2026)',
           'idle_added_share': 0.0, 'idle_wakeups_per_minute': 12,
           'request_ratio': 1.095, 'instructions_ratio': 0.9977}
 
@@ -388,8 +388,8 @@ def lag_table(label, figures):
     for name in ('claim_lag_ms', 'start_lag_ms'):
         lag = figures[name]
         lines.append('%-28s %-10s %8s %8s %8s   missed %d  duplicate %d' % (
-            label, name[:-7], _fmt(lag['p50']), _fmt(lag['p99']),
-            _fmt(lag['max']), figures['missed'], figures['duplicate']))
+            label, name[:-7], fmt(lag['p50']), fmt(lag['p99']),
+            fmt(lag['max']), figures['missed'], figures['duplicate']))
     return lines
 
 
@@ -398,7 +398,7 @@ def lag_header():
                                         'max')
 
 
-def _fmt(value):
+def fmt(value):
     return '-' if value is None else '%.2f' % value
 
 
@@ -460,9 +460,9 @@ def figures_line(label, figures):
     """One line of the lag table (see `figures_header`)."""
     lag = figures['lag_ms']
     return '%-34s %8s %8s %8s %7d %5d %9s' % (
-        label, _fmt(lag['p50']), _fmt(lag['p99']), _fmt(lag['max']),
+        label, fmt(lag['p50']), fmt(lag['p99']), fmt(lag['max']),
         figures['missed'], figures['duplicate'],
-        _fmt(figures.get('cpu_us_per_occurrence')))
+        fmt(figures.get('cpu_us_per_occurrence')))
 
 
 def figures_header():

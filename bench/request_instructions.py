@@ -154,7 +154,7 @@ def main():
               100.0 * (per_request['with'] / per_request['without'] - 1)))
     bench.verdict('throughput with/without >= %.2f' % TARGET_RATIO,
                   figures['target_met'], options.smoke)
-    bench.verdict('no worse than on %s (ratio %.4f)' % (
+    bench.verdict('no worse than at %s (ratio %.4f)' % (
         bench.BEFORE['date'], bench.BEFORE['instructions_ratio']),
         figures['no_worse_than_before'], options.smoke)
     if not options.no_save:

@@ -177,7 +177,7 @@ def main():
               objects['without']))
     bench.verdict('requests a second with/without >= %.2f' % TARGET_RATIO,
                   figures['target_met'], options.smoke)
-    bench.verdict('no worse than on %s (ratio %.3f)' % (
+    bench.verdict('no worse than at %s (ratio %.3f)' % (
         bench.BEFORE['date'], bench.BEFORE['request_ratio']),
         figures['no_worse_than_before'], options.smoke)
     if not options.no_save:
