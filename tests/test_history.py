@@ -257,6 +257,49 @@ def test_max_instances_is_counted_in_the_claims_transaction(env):
     assert history.count(env) == 8
 
 
+def test_a_run_whose_task_returned_takes_no_place_of_max_instances(env):
+    """A run of this process whose task has returned, its outcome not
+    written yet (`ended` says so), does not hold back the next
+    occurrence; another process's run, or one still going, does."""
+    me, other = 'host:1/abcdef0000', 'host:2/abcdef0000'
+    fire = 1800000000 * S
+    first = Claim('a', 'cron', fire, fire, max_instances=1)
+    assert history.claim(env, [first], me, fire) == [first]
+    asked = []
+
+    def ended(keys):
+        asked.append(sorted(keys))
+        return set(keys)
+
+    second = Claim('a', 'cron', fire + S, fire + S, max_instances=1)
+    assert history.claim(env, [second], me, fire + S, ended=ended) == \
+        [second]
+    assert second.status == 'running'
+    assert asked == [[('a', 'cron', fire, 1)]]
+    # Without it, both rows of this process hold it back.
+    third = Claim('a', 'cron', fire + 2 * S, fire + 2 * S, max_instances=1)
+    assert history.claim(env, [third], me, fire + 2 * S) == [third]
+    assert third.status == 'skipped'
+    # Only this process's own rows are asked about: another process's
+    # run takes its place whatever `ended` would say.
+    history.finish(env, first.id, fire + 1, 'success')
+    history.finish(env, second.id, fire + S + 1, 'success')
+    elsewhere = Claim('a', 'cron', fire + 3 * S, fire + 3 * S)
+    history.claim(env, [elsewhere], other, fire + 3 * S)
+    asked[:] = []
+    manual = Claim('a', 'manual', fire + 3 * S + 1, fire + 3 * S + 1,
+                   max_instances=1, refuse=True)
+    assert history.claim(env, [manual], me, fire + 3 * S + 1,
+                         ended=ended) == []
+    assert manual.status == 'refused' and asked == []
+    # The occurrence itself, claimed already, is lost all the same.
+    again = Claim('a', 'cron', fire + 3 * S, fire + 3 * S, max_instances=1)
+    assert history.claim(env, [again], me, fire + 3 * S,
+                         ended=ended) == []
+    assert again.id is None
+    assert history.count(env) == 4
+
+
 def test_interrupt_spares_a_run_whose_heartbeat_changed(env):
     now = 1800000000 * S
     alive, dead = history.claim(env, [Claim('a', 'daily', now, now),
@@ -357,11 +400,11 @@ def test_claim_aborted_as_a_deadlock_victim_is_tried_again(monkeypatch):
     real = history._claim
     calls = []
 
-    def flaky(env, claims, runner, now, busy=False):
+    def flaky(env, claims, runner, now, busy=False, ended=None):
         calls.append([(c.task, c.fire_time) for c in claims])
         if len(calls) == 1:
             raise _Deadlock(1213, 'Deadlock found when trying to get lock')
-        return real(env, claims, runner, now, busy)
+        return real(env, claims, runner, now, busy, ended)
 
     monkeypatch.setattr(history, '_claim', flaky)
     won = history.claim(env, [Claim('b', 'daily', 2, 2),
@@ -375,7 +418,7 @@ def test_claim_aborted_as_a_deadlock_victim_is_tried_again(monkeypatch):
 def test_claim_does_not_retry_other_errors(monkeypatch):
     env = make_stub()
 
-    def broken(env, claims, runner, now, busy=False):
+    def broken(env, claims, runner, now, busy=False, ended=None):
         raise ValueError('not a deadlock')
 
     monkeypatch.setattr(history, '_claim', broken)

@@ -371,6 +371,28 @@ def test_max_instances_decides_again_near_the_instant_after_an_early_claim():
     assert ticker.agenda.next_deferred() is None
 
 
+def test_runs_whose_end_waits_do_not_hold_back_the_next_occurrences():
+    """What follows a task's return (listeners, the outcome) may wait
+    (`Workers.later`, up to a second under load): the row is `running`
+    meanwhile, yet the run has ended, and the next occurrences of a
+    per-second task with max_instances = 1 run. Then every outcome is
+    written."""
+    env = make_stub(enable=[RecorderTask], config={
+        'timezone': 'UTC', 'rec.cron': '0/1 * * * * ?',
+        'ticker_interval': '1000'})
+    ticker, clock = primed_ticker(env, T0, lead=0.05, lead_per_due=0.0001)
+    waiting = []
+    ticker._later = lambda target, *args: waiting.append((target, args))
+    tick_at(ticker, clock, *[T0 + timedelta(seconds=n) for n in range(3)])
+    assert len(RecorderTask.calls) == 3
+    assert [r.status for r in rows(env, 'rec')] == ['running'] * 3
+    for target, args in waiting:
+        target(*args)
+    assert [(r.fire_time, r.status) for r in rows(env, 'rec')] == [
+        (int((T0 + timedelta(seconds=n)).timestamp()) * S, 'success')
+        for n in range(3)]
+
+
 def test_an_early_claim_still_held_back_near_the_instant_is_skipped():
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.hourly': '0', 'ticker_interval': '1000'})
@@ -417,13 +439,13 @@ def chunked_dispatcher(env, monkeypatch, first=0, fail_at=None,
     calls = []
     real_claim = history.claim
 
-    def claim(env, claims, runner, now, busy=False):
+    def claim(env, claims, runner, now, busy=False, ended=None):
         calls.append([c.task for c in claims] + (['busy'] if busy else []))
         if len(calls) == fail_at:
             raise RuntimeError('database is locked')
         if busy and len(calls) in busy_at:
             return None
-        return real_claim(env, claims, runner, now, busy)
+        return real_claim(env, claims, runner, now, busy, ended)
 
     monkeypatch.setattr(history, 'claim', claim)
     monkeypatch.setattr(dispatcher, 'CLAIM_CHUNK', 2)

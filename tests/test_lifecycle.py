@@ -86,6 +86,30 @@ class CountTask(StubTask):
         CountTask.calls += 1
 
 
+class HoldingListener(Component):
+    """While a test sets `hold` (an Event), holds the end of each run
+    until it is set: the task has returned, its row is still `running`."""
+
+    implements(ITaskEventListener)
+
+    hold = None
+    holding = threading.Event()
+
+    def onStartTask(self, task):
+        pass
+
+    def onEndTask(self, task, success):
+        if HoldingListener.hold is not None:
+            HoldingListener.holding.set()
+            HoldingListener.hold.wait(10)
+
+    def getId(self):
+        return 'holding'
+
+    def getDescription(self):
+        return self.__doc__
+
+
 class InterruptingListener(Component):
     """Raises KeyboardInterrupt when a run ends."""
 
@@ -110,6 +134,8 @@ def reset():
     BlockingTask.started = threading.Event()
     ExitTask.calls = 0
     CountTask.calls = 0
+    HoldingListener.hold = None
+    HoldingListener.holding = threading.Event()
     yield
     BlockingTask.release.set()
 
@@ -407,6 +433,29 @@ def test_run_now_twice_runs_once_and_says_why(tmp_path, registry):
     assert wait_for(lambda: h.get(env, first.id).status == 'success')
     assert [(r.schedule, r.status) for r in rows(env, 'blocking')] == [
         ('manual', 'success')]
+    env.shutdown()
+
+
+def test_run_now_again_once_the_task_returned_while_its_end_is_handled(
+        tmp_path, registry):
+    """The first run's task has returned; a listener still holds its end
+    (its row is `running`): it no longer takes the place of
+    max_instances = 1 in this process, and Run now runs again."""
+    env = make_env(tmp_path / 'env', enable=['test_lifecycle.*'],
+                   config={'timezone': 'UTC'})
+    clock = FakeClock(T0.timestamp())
+    registry(env, clock)
+    HoldingListener.hold = threading.Event()
+    core = Core(env)
+    first = core.run_now('count', clock=clock)
+    assert HoldingListener.holding.wait(5)
+    assert h.get(env, first.id).status == 'running'
+    second = core.run_now('count', clock=clock)
+    assert second.id != first.id
+    HoldingListener.hold.set()
+    assert wait_for(lambda: [r.status for r in rows(env, 'count')] ==
+                    ['success', 'success'])
+    assert CountTask.calls == 2
     env.shutdown()
 
 

@@ -351,11 +351,11 @@ def test_a_retry_whose_claim_failed_keeps_its_attempt_number(monkeypatch):
     real = h.claim
     refused = []
 
-    def locked_once(env, claims, runner, now, busy=False):
+    def locked_once(env, claims, runner, now, busy=False, ended=None):
         if not refused and any(c.attempt == 3 for c in claims):
             refused.append(now)
             raise RuntimeError('database is locked')
-        return real(env, claims, runner, now, busy)
+        return real(env, claims, runner, now, busy, ended)
     monkeypatch.setattr(h, 'claim', locked_once)
     run_until(ticker, clock, T0 + timedelta(minutes=15))
     assert len(refused) == 1

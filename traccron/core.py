@@ -318,7 +318,8 @@ class Core(Component):
             claim = history.Claim(task_id, 'manual', now, now,
                                   max_instances=max_instances,
                                   local=local, refuse=True)
-            if history.claim(self.env, [claim], runner, now):
+            if history.claim(self.env, [claim], runner, now,
+                             ended=registry.ended):
                 break
             if claim.status == 'refused':
                 raise RunRefused(claim.message)
@@ -367,7 +368,8 @@ class Core(Component):
                                                           run.retries),
                               max_instances=max_instances, local=local,
                               attempt=attempt)
-        if not history.claim(self.env, [claim], run.runner, now) or \
+        if not history.claim(self.env, [claim], run.runner, now,
+                             ended=registry.ended) or \
                 claim.status != 'running':
             return None
         following = TaskRun(run.task, run.task_id, 'manual', run.args,

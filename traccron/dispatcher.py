@@ -490,6 +490,19 @@ class RunRegistry(object):
         with self._lock:
             return list(self._runs)
 
+    def ended(self, keys):
+        """Of the history keys `keys` ((task, schedule, fire time,
+        attempt)) of this process's rows still `running`, the set of
+        those whose task has returned: their outcome is being handled
+        (listeners, `Workers.later`) or written, and they no longer take
+        a place of `max_instances` (`history.claim`)."""
+        keys = set(keys)
+        with self._lock:
+            return set(key for key in (
+                (run.task_id, run.schedule, run.fire_time, run.attempt)
+                for run in self._runs.values() if run.ended is not None)
+                if key in keys)
+
     def runs(self):
         """The runs going on, and those whose outcome is not written yet."""
         with self._lock:
@@ -927,7 +940,8 @@ class Dispatcher(object):
                 began = _time.time()
                 try:
                     won = history.claim(env, [c for _, c in chunk],
-                                        self.runner, now, busy=busy)
+                                        self.runner, now, busy=busy,
+                                        ended=self.registry.ended)
                 except Exception as e:
                     # The dues deferred so far are not claimed either.
                     rest = todo[n:] + (passed if todo is chunks else [])

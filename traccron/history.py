@@ -206,12 +206,17 @@ def claim_key(claim):
 CLAIM_ATTEMPTS = 5
 
 
-def claim(env, claims, runner, now, busy=False):
+def claim(env, claims, runner, now, busy=False, ended=None):
     """Insert `claims` in one transaction. Sets `id` on each claim whose
     row was inserted; a claim whose key exists already (another process
     won it) keeps `id = None`. Returns the claims that were won. With
     `busy`, returns `None` (nothing done) rather than wait when another
     process claims some of these tasks at that moment (PostgreSQL).
+
+    `ended(keys)`, when given, tells which of the keys of `runner`'s
+    rows still `running` are of runs whose task has returned, their
+    outcome not written yet (`RunRegistry.ended`): those no longer take
+    a place of `max_instances`.
 
     Rows are inserted in key order, so that processes claiming the same
     occurrences lock the index in the same order; a transaction the
@@ -220,7 +225,7 @@ def claim(env, claims, runner, now, busy=False):
     initial = [(c.status, c.message, c.started) for c in claims]
     for attempt in range(CLAIM_ATTEMPTS):
         try:
-            return _claim(env, claims, runner, now, busy)
+            return _claim(env, claims, runner, now, busy, ended)
         except Exception as e:
             for c, (status, message, started) in zip(claims, initial):
                 c.id = None
@@ -266,7 +271,7 @@ def _is_deadlock(e):
     return bool(args) and args[0] == 1213  # MySQL: deadlock
 
 
-def _claim(env, claims, runner, now, busy=False):
+def _claim(env, claims, runner, now, busy=False, ended=None):
     dialect = _dialect(env)
     # PostgreSQL: the arrays of the claims' keys serve both statements.
     columns = _pg_columns(claims, _KEY_COLUMNS, 'ttii') \
@@ -275,7 +280,7 @@ def _claim(env, claims, runner, now, busy=False):
         lost = ()
         if any(c.max_instances for c in claims):
             lost = _limit_instances(db, claims, runner, dialect, busy,
-                                    columns)
+                                    columns, ended)
             if lost is None:
                 return None
         inserted = [c for c in claims if id(c) not in lost and
@@ -298,7 +303,7 @@ def _claim(env, claims, runner, now, busy=False):
 
 
 def _limit_instances(db, claims, runner, dialect, busy=False,
-                     columns=None):
+                     columns=None, ended=None):
     """Decide the `running` claims that `max_instances` holds back, from
     the runs going on; returns the ids of the claims whose occurrence is
     claimed already (lost). The transaction first takes a lock that makes
@@ -335,7 +340,7 @@ def _limit_instances(db, claims, runner, dialect, busy=False,
     else:
         db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
     going = _going(db, tasks, dialect)
-    counts = _counts(going, runner)
+    counts = _counts(going, runner, ended)
     lost = set()
     for c in claims:
         if c.status != 'running' or not c.max_instances:
@@ -436,9 +441,19 @@ def _going(db, tasks=None, dialect=None):
                         "FROM cron_history WHERE " + where, params))
 
 
-def _counts(going, runner):
+def _counts(going, runner, ended=None):
+    """`{task: (runs going on, of them `runner`'s)}` from `going`, but
+    for the runs of `runner` that `ended(keys)` says have ended."""
+    done = ()
+    if ended is not None:
+        own = [key for key, row_runner in going.items()
+               if row_runner == runner]
+        if own:
+            done = ended(own)
     counts = {}
     for key, row_runner in going.items():
+        if key in done:
+            continue
         total, mine = counts.get(key[0], (0, 0))
         counts[key[0]] = (total + 1, mine + (row_runner == runner))
     return counts
