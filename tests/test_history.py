@@ -260,44 +260,98 @@ def test_max_instances_is_counted_in_the_claims_transaction(env):
 def test_a_run_whose_task_returned_takes_no_place_of_max_instances(env):
     """A run of this process whose task has returned, its outcome not
     written yet (`ended` says so), does not hold back the next
-    occurrence; another process's run, or one still going, does."""
+    occurrence; another process's run, or one still going, does; and an
+    occurrence claimed already is lost all the same."""
     me, other = 'host:1/abcdef0000', 'host:2/abcdef0000'
     fire = 1800000000 * S
-    first = Claim('a', 'cron', fire, fire, max_instances=1)
+    done, asked = set(), []
+
+    def ended(tasks):
+        asked.append(sorted(tasks))
+        return set(key for key in done if key[0] in tasks)
+
+    def occurrence(n, **kwargs):
+        return Claim('a', 'cron', fire + n * S, fire + n * S,
+                     max_instances=1, **kwargs)
+
+    first = occurrence(0)
     assert history.claim(env, [first], me, fire) == [first]
-    asked = []
-
-    def ended(keys):
-        asked.append(sorted(keys))
-        return set(keys)
-
-    second = Claim('a', 'cron', fire + S, fire + S, max_instances=1)
+    done.add(history.claim_key(first))
+    second = occurrence(1)
     assert history.claim(env, [second], me, fire + S, ended=ended) == \
         [second]
     assert second.status == 'running'
-    assert asked == [[('a', 'cron', fire, 1)]]
+    assert asked == [['a']]
     # Without it, both rows of this process hold it back.
-    third = Claim('a', 'cron', fire + 2 * S, fire + 2 * S, max_instances=1)
+    third = occurrence(2)
     assert history.claim(env, [third], me, fire + 2 * S) == [third]
     assert third.status == 'skipped'
-    # Only this process's own rows are asked about: another process's
-    # run takes its place whatever `ended` would say.
-    history.finish(env, first.id, fire + 1, 'success')
-    history.finish(env, second.id, fire + S + 1, 'success')
-    elsewhere = Claim('a', 'cron', fire + 3 * S, fire + 3 * S)
-    history.claim(env, [elsewhere], other, fire + 3 * S)
-    asked[:] = []
-    manual = Claim('a', 'manual', fire + 3 * S + 1, fire + 3 * S + 1,
+    # The first occurrence again, in one batch with the fourth: it is
+    # lost (its row exists), though `ended` leaves it out of the count;
+    # the fourth runs.
+    done.add(history.claim_key(second))
+    again, fourth = occurrence(0), occurrence(3)
+    assert history.claim(env, [again, fourth], me, fire + 3 * S,
+                         ended=ended) == [fourth]
+    assert again.id is None and fourth.status == 'running'
+    # Another process's run takes its place whatever `ended` says.
+    for claim in (first, second, fourth):
+        history.finish(env, claim.id, claim.fire_time + 1, 'success')
+    elsewhere = occurrence(4)
+    history.claim(env, [elsewhere], other, fire + 4 * S)
+    done.add(history.claim_key(elsewhere))
+    manual = Claim('a', 'manual', fire + 4 * S + 1, fire + 4 * S + 1,
                    max_instances=1, refuse=True)
-    assert history.claim(env, [manual], me, fire + 3 * S + 1,
+    assert history.claim(env, [manual], me, fire + 4 * S + 1,
                          ended=ended) == []
-    assert manual.status == 'refused' and asked == []
-    # The occurrence itself, claimed already, is lost all the same.
-    again = Claim('a', 'cron', fire + 3 * S, fire + 3 * S, max_instances=1)
-    assert history.claim(env, [again], me, fire + 3 * S,
-                         ended=ended) == []
-    assert again.id is None
-    assert history.count(env) == 4
+    assert manual.status == 'refused'
+    assert history.count(env) == 5
+
+
+def test_an_outcome_written_while_a_claim_reads_the_runs_going_on(
+        env, monkeypatch):
+    """The outcome of an ended run is committed just after the claim
+    has read the runs going on (its row still `running` there) and the
+    run left the registry: the registry was asked before that read, so
+    the run is left out of the count, and the next occurrence runs."""
+    import threading
+    from traccron.api import TaskRun
+    from traccron.dispatcher import RunRegistry
+    me = history.runner_id()
+    fire = 1800000000 * S
+    first = Claim('a', 'cron', fire, fire, max_instances=1)
+    assert history.claim(env, [first], me, fire) == [first]
+    registry = RunRegistry(env.path, auto=False)
+    run = TaskRun(None, 'a', 'cron', (), fire, me, first.id)
+    run.success, run.started = True, fire
+    registry.add(env, run, timeout=None)
+    run.ended = fire + 1
+    real = history._going
+    written = []
+
+    def going(db, *args, **kwargs):
+        rows = real(db, *args, **kwargs)
+
+        def write():
+            written.append(registry.finish(env, run))
+            env.shutdown(threading.get_ident())
+        writer = threading.Thread(target=write)
+        writer.start()
+        # On SQLite the claim's write lock holds the writer back until
+        # the claim commits; elsewhere the outcome is committed now.
+        writer.join(2)
+        threads.append(writer)
+        return rows
+    threads = []
+    monkeypatch.setattr(history, '_going', going)
+    second = Claim('a', 'cron', fire + S, fire + S, max_instances=1)
+    assert history.claim(env, [second], me, fire + S,
+                         ended=registry.ended) == [second]
+    monkeypatch.setattr(history, '_going', real)
+    threads[0].join(30)
+    assert written == [True]
+    assert second.status == 'running'
+    assert history.get(env, first.id).status == 'success'
 
 
 def test_interrupt_spares_a_run_whose_heartbeat_changed(env):

@@ -371,26 +371,54 @@ def test_max_instances_decides_again_near_the_instant_after_an_early_claim():
     assert ticker.agenda.next_deferred() is None
 
 
-def test_runs_whose_end_waits_do_not_hold_back_the_next_occurrences():
-    """What follows a task's return (listeners, the outcome) may wait
-    (`Workers.later`, up to a second under load): the row is `running`
-    meanwhile, yet the run has ended, and the next occurrences of a
-    per-second task with max_instances = 1 run. Then every outcome is
-    written."""
+def ends_held(seconds):
+    """A per-second task (max_instances = 1) ticked at each of `seconds`
+    after T0 while what follows each task's return (listeners, the
+    outcome: `Workers.later`) waits; returns the statuses of its rows
+    then, and after the ends were handled."""
     env = make_stub(enable=[RecorderTask], config={
         'timezone': 'UTC', 'rec.cron': '0/1 * * * * ?',
         'ticker_interval': '1000'})
-    ticker, clock = primed_ticker(env, T0, lead=0.05, lead_per_due=0.0001)
+    clock = FakeClock(T0.timestamp() - 1)
+    registry = RunRegistry(env.path, clock=clock, auto=False)
+    ticker, clock = primed_ticker(env, T0, clock=clock, lead=0.05,
+                                  lead_per_due=0.0001, registry=registry)
     waiting = []
     ticker._later = lambda target, *args: waiting.append((target, args))
-    tick_at(ticker, clock, *[T0 + timedelta(seconds=n) for n in range(3)])
+    try:
+        tick_at(ticker, clock, *[T0 + timedelta(seconds=n)
+                                 for n in seconds])
+        held = [(r.fire_time, r.status) for r in rows(env, 'rec')]
+    finally:
+        for target, args in waiting:
+            target(*args)
+    return held, [(r.fire_time, r.status) for r in rows(env, 'rec')]
+
+
+def at(n):
+    return int((T0 + timedelta(seconds=n)).timestamp()) * S
+
+
+def test_runs_whose_end_waits_do_not_hold_back_the_next_occurrences():
+    """The rows are `running` meanwhile, yet the runs have ended: the
+    next occurrences run. Then every outcome is written."""
+    held, after = ends_held(range(3))
+    assert held == [(at(n), 'running') for n in range(3)]
     assert len(RecorderTask.calls) == 3
-    assert [r.status for r in rows(env, 'rec')] == ['running'] * 3
-    for target, args in waiting:
-        target(*args)
-    assert [(r.fire_time, r.status) for r in rows(env, 'rec')] == [
-        (int((T0 + timedelta(seconds=n)).timestamp()) * S, 'success')
-        for n in range(3)]
+    assert after == [(at(n), 'success') for n in range(3)]
+
+
+def test_a_run_whose_end_waits_too_long_counts_again():
+    """Past ENDED_GRACE (a listener that hangs), an ended run takes its
+    place of max_instances again: the runs whose ends pile up stay
+    bounded."""
+    grace = int(dispatcher.ENDED_GRACE)
+    held, after = ends_held(range(grace + 2))
+    assert [status for _, status in held] == \
+        ['running'] * (grace + 1) + ['skipped']
+    assert len(RecorderTask.calls) == grace + 1
+    assert [status for _, status in after] == \
+        ['success'] * (grace + 1) + ['skipped']
 
 
 def test_an_early_claim_still_held_back_near_the_instant_is_skipped():

@@ -138,6 +138,8 @@ def reset():
     HoldingListener.holding = threading.Event()
     yield
     BlockingTask.release.set()
+    if HoldingListener.hold is not None:
+        HoldingListener.hold.set()
 
 
 @pytest.fixture

@@ -76,11 +76,10 @@ def check_stock_site(server, env_path, smtp):
     assert 'Trac Cron history' in feed.text
 
     # Run now: a POST with the form token; the run is recorded `manual`.
-    # A per-second occurrence claimed just then (ahead of its instant) or
-    # whose outcome is not written yet holds it back, with max_instances
-    # = 1: the page says so, and the administrator clicks again once no
-    # run of the task is going on (the next one is claimed most of a
-    # second later).
+    # A per-second occurrence claimed just then (ahead of its instant)
+    # and not ended yet holds it back, with max_instances = 1: the page
+    # says so, and the administrator clicks again once no run of the task
+    # is going on (the next one is claimed most of a second later).
     def going():
         return [r for r in history_rows(env_path) if r.status == 'running']
     refused = []

@@ -78,7 +78,11 @@ class ISchedulerType(Interface):
 class ITaskEventListener(Interface):
     """Notified around every run of a task.
 
-    During the calls, `current_run()` gives the details of the run.
+    During the calls, `current_run()` gives the details of the run. The
+    calls of one run come in order, but those of different runs of a
+    task may interleave (`onEndTask` of a run may come after
+    `onStartTask` of the next one, whose instant came meanwhile):
+    a listener tells runs apart by `current_run()`.
     """
 
     def onStartTask(self, task):

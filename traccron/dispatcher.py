@@ -41,6 +41,12 @@ GRACE = 0.001
 #: meanwhile), or for LATER_MAX seconds at most.
 QUIET = 0.05
 LATER_MAX = 1.0
+#: A run whose task has returned no longer takes a place of
+#: max_instances in its process while its end is handled (`later`, the
+#: listeners, the outcome), for ENDED_GRACE seconds at most: past that (a
+#: listener that hangs) it counts again, so that max_instances still
+#: bounds the runs whose ends pile up.
+ENDED_GRACE = 5.0
 #: A timed wait may end late (0.2 ms on some virtual machines): the
 #: thread that waits for the first run of an instant wakes as late as
 #: its waits ended lately (at first LATE_FIRST, at most LATE_MAX seconds)
@@ -490,18 +496,22 @@ class RunRegistry(object):
         with self._lock:
             return list(self._runs)
 
-    def ended(self, keys):
-        """Of the history keys `keys` ((task, schedule, fire time,
-        attempt)) of this process's rows still `running`, the set of
-        those whose task has returned: their outcome is being handled
-        (listeners, `Workers.later`) or written, and they no longer take
-        a place of `max_instances` (`history.claim`)."""
-        keys = set(keys)
+    def ended(self, tasks):
+        """The history keys (task, schedule, fire time, attempt) of this
+        process's runs of `tasks` whose task returned less than
+        `ENDED_GRACE` seconds ago: their end is being handled (listeners,
+        `Workers.later`) or their outcome written, their rows are going
+        on still, and they no longer take a place of `max_instances`
+        (`history.claim`)."""
+        since = now_us(self.clock) - int(ENDED_GRACE * SECOND)
         with self._lock:
-            return set(key for key in (
+            if not self._runs:
+                return ()
+            return set(
                 (run.task_id, run.schedule, run.fire_time, run.attempt)
-                for run in self._runs.values() if run.ended is not None)
-                if key in keys)
+                for run in self._runs.values()
+                if run.ended is not None and run.ended >= since and
+                run.task_id in tasks)
 
     def runs(self):
         """The runs going on, and those whose outcome is not written yet."""

@@ -213,10 +213,10 @@ def claim(env, claims, runner, now, busy=False, ended=None):
     `busy`, returns `None` (nothing done) rather than wait when another
     process claims some of these tasks at that moment (PostgreSQL).
 
-    `ended(keys)`, when given, tells which of the keys of `runner`'s
-    rows still `running` are of runs whose task has returned, their
-    outcome not written yet (`RunRegistry.ended`): those no longer take
-    a place of `max_instances`.
+    `ended(tasks)`, when given, returns the keys (`claim_key`) of
+    `runner`'s runs of `tasks` whose task has returned, their outcome
+    not written yet (`RunRegistry.ended`): their rows, going on still,
+    no longer take a place of `max_instances`.
 
     Rows are inserted in key order, so that processes claiming the same
     occurrences lock the index in the same order; a transaction the
@@ -339,8 +339,11 @@ def _limit_instances(db, claims, runner, dialect, busy=False,
                (_LOCK_CLASS, _pg_ints(keys)))
     else:
         db("UPDATE system SET value=value WHERE name=%s", (VERSION_NAME,))
+    # Asked before the runs going on are read: an outcome written in
+    # between is in one or the other.
+    done = ended(tasks) if ended is not None else ()
     going = _going(db, tasks, dialect)
-    counts = _counts(going, runner, ended)
+    counts = _counts(going, runner, done)
     lost = set()
     for c in claims:
         if c.status != 'running' or not c.max_instances:
@@ -441,18 +444,12 @@ def _going(db, tasks=None, dialect=None):
                         "FROM cron_history WHERE " + where, params))
 
 
-def _counts(going, runner, ended=None):
+def _counts(going, runner, done=()):
     """`{task: (runs going on, of them `runner`'s)}` from `going`, but
-    for the runs of `runner` that `ended(keys)` says have ended."""
-    done = ()
-    if ended is not None:
-        own = [key for key, row_runner in going.items()
-               if row_runner == runner]
-        if own:
-            done = ended(own)
+    for the runs of `runner` whose keys are in `done` (ended)."""
     counts = {}
     for key, row_runner in going.items():
-        if key in done:
+        if row_runner == runner and key in done:
             continue
         total, mine = counts.get(key[0], (0, 0))
         counts[key[0]] = (total + 1, mine + (row_runner == runner))
