@@ -24,7 +24,7 @@ from trac.web.api import HTTPException, RequestDone
 from trac.web.main import RequestDispatcher
 
 from traccron import history
-from traccron.api import ICronTask
+from traccron.api import ICronTask, ITaskEventListener
 from traccron.cron import CronExpression
 from traccron.db import CronSetup
 from traccron.ticker import Ticker
@@ -148,6 +148,46 @@ class FakeClock(object):
             return False
         self.advance(timeout)
         return event.is_set()
+
+
+class HoldingListener(Component):
+    """While a test sets `hold` (an Event), holds each run in `onEndTask`
+    (its task has returned, its row is still `running`) until it is set.
+    A test enables it by its name, `HOLDING`; `reset` before the test,
+    `release` after it."""
+
+    implements(ITaskEventListener)
+
+    hold = None
+    holding = threading.Event()
+
+    @classmethod
+    def reset(cls):
+        cls.hold = None
+        cls.holding = threading.Event()
+
+    @classmethod
+    def release(cls):
+        if cls.hold is not None:
+            cls.hold.set()
+
+    def onStartTask(self, task):
+        pass
+
+    def onEndTask(self, task, success):
+        if HoldingListener.hold is not None:
+            HoldingListener.holding.set()
+            HoldingListener.hold.wait(10)
+
+    def getId(self):
+        return 'holding'
+
+    def getDescription(self):
+        return self.__doc__
+
+
+#: The name that enables `HoldingListener` in `make_env`.
+HOLDING = 'support.HoldingListener'
 
 
 class StubTask(Component):

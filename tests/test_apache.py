@@ -159,6 +159,15 @@ class Httpd(object):
         with open(path) as f:
             return f.read()
 
+    def _timed_lines(self):
+        """(time, line) of each line of the error log that has a time
+        (httpd writes local time, as a naive datetime reads it)."""
+        for line in self.error_log().splitlines():
+            match = _LOG_TIME.match(line)
+            if match is not None:
+                yield datetime.datetime.strptime(
+                    match.group(1), '%b %d %H:%M:%S.%f %Y'), line
+
     def refusals_at_graceful(self):
         """How many requests mod_wsgi itself refused within 2 s of a
         graceful restart because the daemons' socket was missing (503,
@@ -167,12 +176,7 @@ class Httpd(object):
         That answer is mod_wsgi's, not Trac's; a refusal of daemons that
         do not accept (a backlog full) is not counted."""
         restarts, refusals = [], []
-        for line in self.error_log().splitlines():
-            when = _LOG_TIME.match(line)
-            if when is None:
-                continue
-            when = datetime.datetime.strptime(when.group(1),
-                                              '%b %d %H:%M:%S.%f %Y')
+        for when, line in self._timed_lines():
             if 'Doing graceful restart' in line:
                 restarts.append(when)
             elif '(2)No such file or directory' in line and \
@@ -186,13 +190,10 @@ class Httpd(object):
         """From the error log: {pid: µs} of the daemon processes that
         started, and of those that were told to stop."""
         born, gone = {}, {}
-        for line in self.error_log().splitlines():
+        for when, line in self._timed_lines():
             match = _ERROR_LINE.match(line)
             if match is None:
                 continue
-            # httpd writes local time, as a naive datetime reads it.
-            when = datetime.datetime.strptime(match.group(1),
-                                              '%b %d %H:%M:%S.%f %Y')
             us = int(when.timestamp() * S)
             pid, what = int(match.group(2)), match.group(3)
             if what.startswith('Starting process'):

@@ -31,9 +31,9 @@ from traccron.dispatcher import RunRegistry, install_registry
 from traccron.housekeeping import is_gone
 from traccron.ticker import Ticker
 
-from support import (UTC, FakeClock, S, StubTask, gone_pid, inline_spawn,
-                     make_env, make_stub, primed_ticker, rows, tick_at, us,
-                     wait_for)
+from support import (HOLDING, UTC, FakeClock, HoldingListener, S, StubTask,
+                     gone_pid, inline_spawn, make_env, make_stub,
+                     primed_ticker, rows, tick_at, us, wait_for)
 
 T0 = datetime(2027, 3, 1, tzinfo=UTC)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,30 +86,6 @@ class CountTask(StubTask):
         CountTask.calls += 1
 
 
-class HoldingListener(Component):
-    """While a test sets `hold` (an Event), holds the end of each run
-    until it is set: the task has returned, its row is still `running`."""
-
-    implements(ITaskEventListener)
-
-    hold = None
-    holding = threading.Event()
-
-    def onStartTask(self, task):
-        pass
-
-    def onEndTask(self, task, success):
-        if HoldingListener.hold is not None:
-            HoldingListener.holding.set()
-            HoldingListener.hold.wait(10)
-
-    def getId(self):
-        return 'holding'
-
-    def getDescription(self):
-        return self.__doc__
-
-
 class InterruptingListener(Component):
     """Raises KeyboardInterrupt when a run ends."""
 
@@ -134,12 +110,10 @@ def reset():
     BlockingTask.started = threading.Event()
     ExitTask.calls = 0
     CountTask.calls = 0
-    HoldingListener.hold = None
-    HoldingListener.holding = threading.Event()
+    HoldingListener.reset()
     yield
     BlockingTask.release.set()
-    if HoldingListener.hold is not None:
-        HoldingListener.hold.set()
+    HoldingListener.release()
 
 
 @pytest.fixture
@@ -443,7 +417,7 @@ def test_run_now_again_once_the_task_returned_while_its_end_is_handled(
     """The first run's task has returned; a listener still holds its end
     (its row is `running`): it no longer takes the place of
     max_instances = 1 in this process, and Run now runs again."""
-    env = make_env(tmp_path / 'env', enable=['test_lifecycle.*'],
+    env = make_env(tmp_path / 'env', enable=['test_lifecycle.*', HOLDING],
                    config={'timezone': 'UTC'})
     clock = FakeClock(T0.timestamp())
     registry(env, clock)

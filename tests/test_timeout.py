@@ -33,8 +33,9 @@ from traccron.tasks.ticket_deadline import TicketDeadlineTask
 from traccron.tasks.unreachable_milestone import UnreachableMilestoneTask
 
 from smtp import add_milestone, add_ticket, run_task
-from support import (UTC, FakeClock, S, StubTask, day, gone_pid, make_env,
-                     make_stub, primed_ticker, rows, tick_at, us, wait_for)
+from support import (HOLDING, UTC, FakeClock, HoldingListener, S, StubTask,
+                     day, gone_pid, make_env, make_stub, primed_ticker, rows,
+                     tick_at, us, wait_for)
 from test_faults import fault_uri, make_fault_env, tickers  # noqa: F401
 from tracd import report
 
@@ -102,30 +103,6 @@ class AlertListener(Component):
         return self.__doc__
 
 
-class HoldingListener(Component):
-    """Holds a run in `onEndTask` (after the task returned) while its
-    `hold` is set: the test releases it."""
-
-    implements(ITaskEventListener)
-
-    hold = None
-    holding = threading.Event()
-
-    def onStartTask(self, task):
-        pass
-
-    def onEndTask(self, task, success):
-        if HoldingListener.hold is not None:
-            HoldingListener.holding.set()
-            HoldingListener.hold.wait(10)
-
-    def getId(self):
-        return 'holding'
-
-    def getDescription(self):
-        return self.__doc__
-
-
 @pytest.fixture(autouse=True)
 def reset():
     SlowTask.started = threading.Event()
@@ -135,14 +112,12 @@ def reset():
     AlertListener.alerts = []
     AlertListener.block = None
     AlertListener.waiting = False
-    HoldingListener.hold = None
-    HoldingListener.holding = threading.Event()
+    HoldingListener.reset()
     yield
     SlowTask.release.set()
     if AlertListener.block is not None:
         AlertListener.block.set()
-    if HoldingListener.hold is not None:
-        HoldingListener.hold.set()
+    HoldingListener.release()
 
 
 @pytest.fixture
@@ -172,7 +147,7 @@ def slow_env(tmp_path, **config):
     settings = {'timezone': 'UTC', 'lease_seconds': '300',
                 'slow.timeout': '1'}
     settings.update(config)
-    return make_env(tmp_path / 'env', enable=['test_timeout.*'],
+    return make_env(tmp_path / 'env', enable=['test_timeout.*', HOLDING],
                     config=settings)
 
 
