@@ -523,7 +523,7 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
         cpu = tickers.cpu_seconds() - cpu
         statements = sql_statements(env_path, tickers, processes,
                                     count_sql) if count_sql else None
-        time.sleep(1.5)  # the last runs finish
+        _settle(env_path, tasks, first, last)
     finally:
         tickers.stop()
     runs = [(t, fire, started) for t, fire, started, _ in executions(
@@ -538,6 +538,27 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
             _round(statements / (float(count_sql) * len(tasks)), 3)
         figures['sql_counted_by'] = 'debug_sql log over %d s' % count_sql
     return figures
+
+
+def _settle(env_path, tasks, first, last, quiet=3.0, longest=90.0):
+    """Wait until the occurrences of `tasks` in [`first`, `last`] have
+    started, or none more started for `quiet` seconds (an occurrence that
+    starts later than misfire_grace, 60 s, is missed), `longest` at
+    most: behind its runs, a process claims them late rather than skip
+    them, and the last ones start once it has caught up."""
+    wanted = len(tasks) * ((last - first) // S + 1)
+    time.sleep(1.5)
+    seen, since, deadline = -1, time.time(), time.time() + longest
+    while time.time() < deadline:
+        started = len(set((t, fire) for t, fire, _, _ in
+                          executions(env_path) if first <= fire <= last))
+        if started >= wanted:
+            return
+        if started != seen:
+            seen, since = started, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.5)
 
 
 def _wait_for(condition, timeout, tickers, message):

@@ -28,10 +28,11 @@ from traccron.core import Core
 from traccron.cron import CronExpression
 from traccron.db import CronSetup
 from traccron.dispatcher import ClaimFailed, Dispatcher, RunRegistry, Workers
+from traccron import ticker as ticker_module
 from traccron.ticker import LEAD_MAX, Ticker
 
 from databases import fresh_database, skip_unless
-from support import (FakeClock, StubTask, gone_pid, inline_spawn, make_env, make_stub,
+from support import (FakeClock, HoldingListener, StubTask, gone_pid, inline_spawn, make_env, make_stub,
                      primed_ticker, rows, tick_at, utc)
 
 T0 = utc(2027, 3, 1, 1)
@@ -291,6 +292,136 @@ def test_what_is_left_for_later_is_done_when_no_run_is_due_for_long():
     assert ended.wait(30)
 
 
+def stepped_workers():
+    """Workers whose runs are due (their clock stands past 1000.5) and
+    whose grace passes only as the test moves `mono[0]` (seconds);
+    returns them and `mono`."""
+    mono = [0.0]
+    return Workers(idle=5, time=lambda: 1001.0, monotonic=lambda: mono[0],
+                   busy=False), mono
+
+
+def step_until_still(mono, count, seconds=0.002, steps=40):
+    """Move `mono` on by `seconds` at a time, letting the threads take
+    the runs due, until `count()` is unchanged for 5 steps (`steps` at
+    most); returns `count()`."""
+    seen, still = count(), 0
+    for _ in range(steps):
+        mono[0] += seconds
+        time.sleep(0.02)
+        now = count()
+        still = still + 1 if now == seen else 0
+        seen = now
+        if still >= 5:
+            break
+    return seen
+
+
+def test_threads_that_all_run_what_began_just_now_get_no_more_threads():
+    """Quick runs that wait for the interpreter look slow: a thread more
+    for each would make thousands. Once THREADS_FREE threads run what
+    began less than SLOW ago, the runs due wait for one of them; once
+    these are slow (waiting for a server, say), threads are started for
+    the runs due again."""
+    workers, mono = stepped_workers()
+    release = threading.Event()
+    started = []
+
+    def task(i):
+        started.append(i)
+        release.wait(30)
+
+    extra = 4
+    try:
+        for i in range(dispatcher.THREADS_FREE + extra):
+            workers.spawn_at(1000.5, 'run', task, i)
+        # Each grace passed: one more thread, up to THREADS_FREE (well
+        # within SLOW of the first).
+        assert step_until_still(mono, lambda: len(started)) == \
+            dispatcher.THREADS_FREE
+        assert workers.behind()
+        # SLOW later, the runs going on are slow: the others start.
+        mono[0] += dispatcher.SLOW
+        assert step_until_still(mono, lambda: len(started)) == \
+            dispatcher.THREADS_FREE + extra
+        assert sorted(started) == list(range(dispatcher.THREADS_FREE +
+                                             extra))
+        assert not workers.behind()
+    finally:
+        release.set()
+
+
+def test_the_workers_tell_once_the_runs_due_have_all_started():
+    workers, mono = stepped_workers()
+    release, ran = threading.Event(), []
+    caught_up = threading.Event()
+    try:
+        assert not workers.behind(caught_up.set)
+        workers.spawn_at(1000.5, 'slow', release.wait, 30)
+        for i in range(3):
+            workers.spawn_at(1000.5, 'run', ran.append, i)
+        # The slow run holds one thread; the grace has not passed.
+        wait_until(lambda: workers._running == 1)
+        assert workers.behind(caught_up.set)
+        time.sleep(0.05)
+        assert ran == [] and not caught_up.is_set()
+        mono[0] += 0.01
+        assert caught_up.wait(10)
+        wait_until(lambda: len(ran) == 3)
+        assert sorted(ran) == [0, 1, 2]
+        assert not workers.behind(caught_up.set)
+    finally:
+        release.set()
+
+
+def test_a_ticker_behind_its_runs_claims_nothing_until_they_have_started(
+        tmp_path):
+    """The next occurrence of a per-second task is not claimed while the
+    run before it waits for a thread (it would count for max_instances,
+    and the occurrence be recorded `skipped`): it is claimed late, once
+    the run has started, and runs."""
+    env = make_env(tmp_path / 'env', enable=['test_hot_path.RecorderTask'],
+                   config={'timezone': 'UTC', 'rec.cron': '0/1 * * * * ?',
+                           'ticker_interval': '1000'})
+    clock = FakeClock(T0.timestamp() - 1)
+    wall, mono = [T0.timestamp() - 1], [0.0]
+    workers = Workers(idle=5, time=lambda: wall[0],
+                      monotonic=lambda: mono[0], busy=False)
+    release = threading.Event()
+    registry = RunRegistry(env.path, clock=clock, auto=False)
+    ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None,
+                    lead=0.05, registry=registry, workers=workers)
+    try:
+        ticker.tick()
+        # A slow run holds the only thread; the grace stands still.
+        workers.spawn('slow', release.wait, 30)
+        wait_until(lambda: workers._running == 1)
+        tick_at(ticker, clock, T0 - timedelta(seconds=0.05))
+        wall[0] = T0.timestamp() + 0.5       # its run is due, not taken
+        assert [r.status for r in rows(env, 'rec')] == ['running']
+        ticker._wake.clear()
+        ahead = T0 + timedelta(seconds=0.95)
+        tick_at(ticker, clock, ahead)
+        # Not claimed (it would be `skipped`); looked at again soon.
+        assert [r.fire_time for r in rows(env, 'rec')] == [at(0)]
+        assert ticker.tick() <= ahead.timestamp() + ticker_module.PACE_WAIT
+        mono[0] += 0.01                       # the run before it starts
+        assert ticker._wake.wait(10)
+        wait_until(lambda: len(RecorderTask.calls) == 1)
+        tick_at(ticker, clock, T0 + timedelta(seconds=1.2))
+        wall[0] = T0.timestamp() + 1.3
+        mono[0] += 0.01
+        wait_until(lambda: len(RecorderTask.calls) == 2)
+        assert len(RecorderTask.calls) == 2
+        assert [(r.fire_time, r.status) for r in rows(env, 'rec')
+                if r.status not in ('running', 'success')] == []
+        assert [r.fire_time for r in rows(env, 'rec')] == [at(0), at(1)]
+    finally:
+        release.set()
+        workers.drain()
+        env.shutdown()
+
+
 def test_runs_start_at_their_time_in_time_order():
     workers = Workers(idle=5)
     order = []
@@ -371,27 +502,45 @@ def test_max_instances_decides_again_near_the_instant_after_an_early_claim():
     assert ticker.agenda.next_deferred() is None
 
 
-def ends_held(seconds):
+def ends_held(seconds, begun=False):
     """A per-second task (max_instances = 1) ticked at each of `seconds`
     after T0 while what follows each task's return (listeners, the
-    outcome: `Workers.later`) waits; returns the statuses of its rows
-    then, and after the ends were handled."""
-    env = make_stub(enable=[RecorderTask], config={
+    outcome: `Workers.later`) waits for a thread; with `begun`, each end
+    has begun in a thread of its own and hangs in a listener. Returns the
+    statuses of its rows then, and after the ends were handled."""
+    env = make_stub(enable=[RecorderTask, HoldingListener], config={
         'timezone': 'UTC', 'rec.cron': '0/1 * * * * ?',
         'ticker_interval': '1000'})
     clock = FakeClock(T0.timestamp() - 1)
     registry = RunRegistry(env.path, clock=clock, auto=False)
     ticker, clock = primed_ticker(env, T0, clock=clock, lead=0.05,
                                   lead_per_due=0.0001, registry=registry)
-    waiting = []
-    ticker._later = lambda target, *args: waiting.append((target, args))
+    waiting, threads = [], []
+
+    def later(target, *args):
+        if not begun:
+            waiting.append((target, args))
+            return
+        HoldingListener.holding.clear()
+        thread = threading.Thread(target=target, args=args)
+        thread.start()
+        threads.append(thread)
+        assert HoldingListener.holding.wait(10)
+
+    HoldingListener.reset()
+    HoldingListener.hold = threading.Event()
+    ticker._later = later
     try:
         tick_at(ticker, clock, *[T0 + timedelta(seconds=n)
                                  for n in seconds])
         held = [(r.fire_time, r.status) for r in rows(env, 'rec')]
     finally:
+        HoldingListener.release()
+        for thread in threads:
+            thread.join(10)
         for target, args in waiting:
             target(*args)
+        HoldingListener.reset()
     return held, [(r.fire_time, r.status) for r in rows(env, 'rec')]
 
 
@@ -401,19 +550,22 @@ def at(n):
 
 def test_runs_whose_end_waits_do_not_hold_back_the_next_occurrences():
     """The rows are `running` meanwhile, yet the runs have ended: the
-    next occurrences run. Then every outcome is written."""
-    held, after = ends_held(range(3))
-    assert held == [(at(n), 'running') for n in range(3)]
-    assert len(RecorderTask.calls) == 3
-    assert after == [(at(n), 'success') for n in range(3)]
+    next occurrences run, however long the ends wait for a thread (in a
+    process behind its runs, they wait behind the runs due). Then every
+    outcome is written."""
+    count = int(dispatcher.ENDED_GRACE) + 3
+    held, after = ends_held(range(count))
+    assert held == [(at(n), 'running') for n in range(count)]
+    assert len(RecorderTask.calls) == count
+    assert after == [(at(n), 'success') for n in range(count)]
 
 
-def test_a_run_whose_end_waits_too_long_counts_again():
-    """Past ENDED_GRACE (a listener that hangs), an ended run takes its
-    place of max_instances again: the runs whose ends pile up stay
-    bounded."""
+def test_a_run_whose_end_is_handled_too_long_counts_again():
+    """Past ENDED_GRACE of handling (a listener that hangs), an ended run
+    takes its place of max_instances again: the runs whose ends pile up
+    stay bounded."""
     grace = int(dispatcher.ENDED_GRACE)
-    held, after = ends_held(range(grace + 2))
+    held, after = ends_held(range(grace + 2), begun=True)
     assert [status for _, status in held] == \
         ['running'] * (grace + 1) + ['skipped']
     assert len(RecorderTask.calls) == grace + 1

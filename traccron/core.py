@@ -202,6 +202,8 @@ class Core(Component):
         """The end of `execute`, once the task has returned."""
         release = None
         notes = list(notes)
+        if run.id is not None:
+            (registry or registry_for(self.env.path)).ending(run)
         try:
             if not run.success and retry is not None:
                 release = self._plan_retry(retry, run, notes)

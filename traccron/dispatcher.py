@@ -42,11 +42,23 @@ GRACE = 0.001
 QUIET = 0.05
 LATER_MAX = 1.0
 #: A run whose task has returned no longer takes a place of
-#: max_instances in its process while its end is handled (`later`, the
-#: listeners, the outcome), for ENDED_GRACE seconds at most: past that (a
-#: listener that hangs) it counts again, so that max_instances still
-#: bounds the runs whose ends pile up.
+#: max_instances in its process while its end waits (`later`) and is
+#: handled (the listeners, the outcome), for ENDED_GRACE seconds of
+#: handling at most: past that (a listener that hangs) it counts again,
+#: so that max_instances still bounds the runs whose ends pile up.
 ENDED_GRACE = 5.0
+#: The leader takes a run due itself (none came back from its run for
+#: `GRACE`), and another thread then leads, as long as fewer than
+#: THREADS_FREE threads run what began less than SLOW seconds ago: the
+#: others run slow tasks, which wait (for a server, a lock) and leave the
+#: interpreter to the runs due. Threads that all run what began just now
+#: are not slow but take turns at the interpreter lock: one more would
+#: start no run sooner, and slow them all down (at 6,000 runs a second
+#: on two processors, 12,000 threads each waited seconds for its turn).
+#: The runs due then wait for a thread back from its run, or for one of
+#: these runs to become slow.
+THREADS_FREE = 16
+SLOW = 0.1
 #: A timed wait may end late (0.2 ms on some virtual machines): the
 #: thread that waits for the first run of an instant wakes as late as
 #: its waits ended lately (at first LATE_FIRST, at most LATE_MAX seconds)
@@ -169,9 +181,12 @@ class Workers(object):
         self._waking = 0         # wakes given to them, not yet taken
         self._starting = 0       # threads started, not yet waiting
         self._running = 0        # threads running a run
+        self._began = {}         # thread ident -> when its run began
         self._taken = 0.0        # when a run was last taken (monotonic)
         self._lead_until = 0.0   # when the leader's wait ends (monotonic)
         self._draining = False
+        # Called once no run due is left waiting (`behind`).
+        self._caught_up = None
         # How late a timed wait ends, when the first run of an instant is
         # waited for busy (`busy`; by default on the real clock only).
         if busy is None:
@@ -242,6 +257,26 @@ class Workers(object):
                 _, target, args = self._after.popleft()
             _logged(target, *args)
 
+    def behind(self, caught_up=None):
+        """Whether runs whose time has come wait for a thread (the
+        process is behind: its threads cannot start the runs as fast as
+        they come); then `caught_up()` is called once none waits any more
+        (by the thread that takes the last, which holds the workers' lock:
+        it must be quick, as setting an event)."""
+        with self._lock:
+            if not self._heap or self._heap[0][0] > self._time():
+                return False
+            self._caught_up = caught_up
+            return True
+
+    def _taken_one(self, now):
+        """A run was taken from the heap (the lock is held): tell
+        `behind`'s caller when no run due is left."""
+        if self._caught_up is not None and \
+                (not self._heap or self._heap[0][0] > now):
+            caught_up, self._caught_up = self._caught_up, None
+            caught_up()
+
     def _later_in(self, now, mono):
         """Seconds before what `later` was given may be taken (<= 0: now;
         `None`: nothing was given)."""
@@ -281,6 +316,7 @@ class Workers(object):
             raise
 
     def _work(self):
+        ident = threading.get_ident()
         with self._lock:
             self._starting -= 1
             lead = True      # started or woken to lead
@@ -305,6 +341,7 @@ class Workers(object):
                     start = bool(self._heap or self._after) and \
                         self._promote()
                     self._running += 1
+                    self._began[ident] = self._mono()
                     self._lock.release()
                     try:
                         self._run(entry, start)
@@ -312,6 +349,7 @@ class Workers(object):
                         entry = None
                         self._lock.acquire()
                         self._running -= 1
+                        del self._began[ident]
                     ran = True
                     continue
                 self._idle += 1
@@ -337,7 +375,9 @@ class Workers(object):
             return self._take_later()      # waited long enough
         if self._heap and self._heap[0][0] <= now:
             self._taken = mono
-            return heapq.heappop(self._heap)
+            entry = heapq.heappop(self._heap)
+            self._taken_one(now)
+            return entry
         later = self._later_in(now, mono)
         if later is not None and later <= 0:
             return self._take_later()
@@ -346,20 +386,24 @@ class Workers(object):
     def _take(self):
         """Lead (the lock is held): wait until the first run is due and no
         thread came back from a run for `grace`, then take it, or take
-        what `later` was given when its time comes; `None` when there is
-        nothing left."""
+        what `later` was given when its time comes (either waits while
+        the threads are crowded); `None` when there is nothing left."""
         self._leader = True
         try:
             while self._heap or self._after:
                 now, mono = self._time(), self._mono()
+                crowded = self._crowded(mono) if self._running else 0.0
                 wait = self._later_in(now, mono)
-                if wait is not None and wait <= 0:
-                    return self._take_later()
+                if wait is not None:
+                    wait = max(wait, crowded)
+                    if wait <= 0:
+                        return self._take_later()
                 early = None
                 if self._heap:
                     at = self._heap[0][0] - now
                     if self._running:
-                        at = max(at, self._taken + self._grace - mono)
+                        at = max(at, self._taken + self._grace - mono,
+                                 crowded)
                     elif self._late is not None and at > 0:
                         early = self._late + LATE_MARGIN
                         if at <= early:
@@ -370,7 +414,9 @@ class Workers(object):
                         at -= early
                     if at <= 0:
                         self._taken = mono
-                        return heapq.heappop(self._heap)
+                        entry = heapq.heappop(self._heap)
+                        self._taken_one(now)
+                        return entry
                     if wait is not None and wait < at:
                         early = None
                     wait = at if wait is None else min(wait, at)
@@ -382,6 +428,19 @@ class Workers(object):
             return None
         finally:
             self._leader = False
+
+    def _crowded(self, mono):
+        """Seconds before the leader may take a run itself, which makes
+        one more thread run (the lock is held): none while fewer than
+        `THREADS_FREE` threads run what began less than `SLOW` ago, or a
+        thread is idle; else until one of these runs becomes slow."""
+        if self._running < THREADS_FREE or self._idle:
+            return 0.0
+        young = [began for began in self._began.values()
+                 if mono - began < SLOW]
+        if len(young) < THREADS_FREE:
+            return 0.0
+        return min(young) + SLOW - mono
 
     def _hold(self, entry):
         """Wait busy for the time of `entry`, taken ahead of it (less than
@@ -457,6 +516,8 @@ class RunRegistry(object):
         self.auto = auto
         self._lock = threading.Lock()
         self._runs = {}          # row id -> TaskRun
+        self._by_task = {}       # task id -> {row id: TaskRun}
+        self._ending = {}        # row id -> when its end began (µs)
         self._unwritten = {}     # row id -> [args, attempts, next try]
         self._limits = {}        # row id -> (monotonic start, timeout s)
         self._outbox = []        # `_Ending`s to write (`finish`)
@@ -477,6 +538,7 @@ class RunRegistry(object):
             timeout = timeout_of(env, run.task_id)
         with self._lock:
             self._runs[run.id] = run
+            self._by_task.setdefault(run.task_id, {})[run.id] = run
             self._env = env
             if timeout:
                 self._limits[run.id] = (self._start_of(run), timeout)
@@ -496,22 +558,43 @@ class RunRegistry(object):
         with self._lock:
             return list(self._runs)
 
+    def ending(self, run):
+        """The end of `run` (its task has returned) begins to be handled:
+        the listeners, then the outcome."""
+        with self._lock:
+            if run.id in self._runs:
+                self._ending[run.id] = now_us(self.clock)
+
     def ended(self, tasks):
         """The history keys (task, schedule, fire time, attempt) of this
-        process's runs of `tasks` whose task returned less than
-        `ENDED_GRACE` seconds ago: their end is being handled (listeners,
-        `Workers.later`) or their outcome written, their rows are going
-        on still, and they no longer take a place of `max_instances`
-        (`history.claim`)."""
+        process's runs of `tasks` whose task has returned, and whose end
+        waits for a thread (`Workers.later`: behind the runs due, in a
+        busy process) or began to be handled less than `ENDED_GRACE`
+        seconds ago: their rows are going on still, and they no longer
+        take a place of `max_instances` (`history.claim`)."""
         since = now_us(self.clock) - int(ENDED_GRACE * SECOND)
         with self._lock:
-            if not self._runs:
+            if not self._by_task:
                 return ()
-            return set(
-                (run.task_id, run.schedule, run.fire_time, run.attempt)
-                for run in self._runs.values()
-                if run.ended is not None and run.ended >= since and
-                run.task_id in tasks)
+            found = set()
+            for task in tasks:
+                for run in self._by_task.get(task, {}).values():
+                    if run.ended is not None and \
+                            self._ending.get(run.id, since) >= since:
+                        found.add((run.task_id, run.schedule,
+                                   run.fire_time, run.attempt))
+            return found
+
+    def _forget(self, id):
+        """`id`'s outcome is written (the lock is held)."""
+        run = self._runs.pop(id, None)
+        self._ending.pop(id, None)
+        if run is not None:
+            runs = self._by_task.get(run.task_id)
+            if runs is not None:
+                runs.pop(id, None)
+                if not runs:
+                    del self._by_task[run.task_id]
 
     def runs(self):
         """The runs going on, and those whose outcome is not written yet."""
@@ -621,7 +704,7 @@ class RunRegistry(object):
         with self._lock:
             for ending in batch:
                 ending.written = True
-                self._runs.pop(ending.run.id, None)
+                self._forget(ending.run.id)
 
     def _keep(self, env, run, args, e):
         """Keep the outcome `args` of `run`, which the database refused
@@ -772,7 +855,7 @@ class RunRegistry(object):
                         'after %d attempts', id, args[1], attempts + 1)
         with self._lock:
             self._unwritten.pop(id, None)
-            self._runs.pop(id, None)
+            self._forget(id)
 
     def _start(self, wake=False):
         """Make sure the thread runs; when it cannot be started, the next

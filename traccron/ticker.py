@@ -61,6 +61,10 @@ LEAD_MAX = 0.5
 #: database refused are claimed again.
 CLAIM_RETRY_FIRST = 0.5
 CLAIM_RETRY_MAX = 5.0
+#: While runs whose time has come wait for a worker thread (the process
+#: is behind), no occurrence is claimed: the ticker looks again once they
+#: have started, or after PACE_WAIT seconds at most.
+PACE_WAIT = 0.05
 #: Seconds before a schedule whose scheduler type raised is tried again.
 SCHEDULE_RETRY = 5
 #: Wait (seconds) after a failed wake when trac.ini is not watched.
@@ -89,7 +93,7 @@ class Ticker(object):
 
     def __init__(self, path, open_env, clock=None, spawn=None,
                  config_check=CONFIG_CHECK, lead=0.0, registry=None,
-                 lead_per_due=0.0):
+                 lead_per_due=0.0, workers=None):
         self.path = path
         self.clock = clock or SystemClock()
         self.wakeups = 0
@@ -104,9 +108,12 @@ class Ticker(object):
         self._later = None
         self._workers = None
         if spawn is None:
-            workers = self._workers = Workers(rest=self._rest)
+            # (Tests give workers on their clock, which start the runs at
+            # their time.)
+            given = workers is not None
+            workers = self._workers = workers or Workers(rest=self._rest)
             spawn = workers.spawn
-            if isinstance(self.clock, SystemClock):
+            if given or isinstance(self.clock, SystemClock):
                 # Runs start at their time in the workers (on a clock of
                 # tests, they wait for it themselves, on that clock), and
                 # end once the runs due meanwhile have started.
@@ -247,7 +254,15 @@ class Ticker(object):
         near = now + self._lead
         core = Core(env)
         while True:
-            taken, popped = self.agenda.take(now, horizon, grace, near)
+            # A process behind its runs claims nothing more until they have
+            # started: the occurrences stay due (and are claimed late, or
+            # `missed` past misfire_grace) rather than queue behind the
+            # runs before them, which would count for max_instances and
+            # get them recorded `skipped`; the other processes that share
+            # the database claim them meanwhile.
+            paced = self._behind()
+            taken, popped = ([], []) if paced else \
+                self.agenda.take(now, horizon, grace, near)
             began = self.clock.monotonic()
             try:
                 if dues or taken:
@@ -261,12 +276,21 @@ class Ticker(object):
             self._measure(len(dues) + len(taken),
                           self.clock.monotonic() - began)
             dues = []
-            if not self.agenda.has_more(horizon):
+            if paced or not self.agenda.has_more(horizon):
                 break
         self.agenda.last = max(self.agenda.last, now)
         self._keep_house(env, config, now, mono)
         self._overdue.check(env, core, now, mono, self.runner)
-        return self._deadline(config, now, mono) / SECOND
+        deadline = self._deadline(config, now, mono)
+        if paced:
+            deadline = max(deadline, now + int(PACE_WAIT * SECOND))
+        return deadline / SECOND
+
+    def _behind(self):
+        """Whether runs whose time has come wait for a worker thread; the
+        ticker is then woken once they have all started."""
+        return self._workers is not None and \
+            self._workers.behind(self._wake.set)
 
     def _rest(self):
         """What a worker thread does once it has nothing more to do: let
@@ -321,7 +345,8 @@ class Ticker(object):
         env.log.debug('TracCron: %d schedules (read in %.3f s)',
                       len(self.agenda), _time.perf_counter() - reading)
         global _frozen
-        if self._later is not None and not _frozen:
+        if self._later is not None and not _frozen and \
+                isinstance(self.clock, SystemClock):
             # What exists now lives long (Trac's objects, the schedule
             # table): Python's cyclic collections leave it alone, so
             # that a full one no longer holds every thread, and the runs
