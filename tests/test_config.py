@@ -208,3 +208,43 @@ def test_timezone_problem_leaves_the_schedules_in_the_local_zone(env):
     assert [s.key for s in schedules] == ['heart_beat.daily']
     assert [(p.key, p.value) for p in problems] == [('timezone', 'Europe')]
     assert isinstance(schedules[0].tz, ZoneInfo)
+
+
+def test_the_fingerprint_follows_every_change_of_the_section(tmp_path):
+    """What the ticker compares at each wake: a value set in this process,
+    one removed, an edit of trac.ini and one of a file it inherits from
+    each change it; another section does not."""
+    from trac.config import Configuration
+    parent = tmp_path / 'shared.ini'
+    parent.write_text('[traccron]\nshared.cron = 0 0 * * * ?\n')
+    ini = tmp_path / 'trac.ini'
+    ini.write_text('[inherit]\nfile = %s\n[traccron]\nrec.cron = 0/1 * * * * '
+                   '?\n' % parent)
+    config = Configuration(str(ini))
+    stub = make_stub()
+    stub.config = config
+    cron = CronConfig(stub)
+    seen = [cron.fingerprint()]
+
+    def changed():
+        config.parse_if_needed(force=True)
+        now = cron.fingerprint()
+        try:
+            return now != seen[-1]
+        finally:
+            seen.append(now)
+
+    config.set('traccron', 'rec.cron', '0/2 * * * * ?')
+    assert cron.fingerprint() != seen[-1]
+    seen.append(cron.fingerprint())
+    config.remove('traccron', 'rec.cron')
+    assert cron.fingerprint() != seen[-1]
+    seen.append(cron.fingerprint())
+    config.set('ticket', 'default_type', 'task')
+    assert cron.fingerprint() == seen[-1]
+    ini.write_text('[inherit]\nfile = %s\n[traccron]\nrec.cron = 0/3 * * * * '
+                   '?\n' % parent)
+    assert changed()
+    parent.write_text('[traccron]\nshared.cron = 0 30 * * * ?\n')
+    assert changed()
+    assert not changed()

@@ -192,8 +192,11 @@ class CronConfig(Component):
     # Reading and writing through the schema
 
     def fingerprint(self):
-        """A value that changes whenever `[traccron]` changes."""
-        return tuple(sorted(self.config.options(SECTION)))
+        """A value that changes whenever `[traccron]` changes: its raw
+        text, in trac.ini and in the files it inherits from (the ticker
+        looks at it at every wake; reading each value through Trac took
+        ~3 ms for 1,000 tasks)."""
+        return _raw_items(self.config)
 
     def _read(self, key):
         """The value of `key`; raises `ConfigError` when invalid."""
@@ -205,3 +208,12 @@ class CronConfig(Component):
 
     def _set(self, key, value):
         settings.write(self.section, key, value)
+
+
+def _raw_items(config):
+    """The raw `(key, value)` pairs of `[traccron]` in `config` and its
+    parents (`[inherit] file`)."""
+    parser = config.parser
+    items = tuple(parser.items(SECTION, raw=True)) \
+        if parser.has_section(SECTION) else ()
+    return (items,) + tuple(_raw_items(parent) for parent in config.parents)

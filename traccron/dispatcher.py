@@ -911,6 +911,15 @@ class _Ending(object):
         self.done = threading.Event() if wait else None
 
 
+class _Pairs(list):
+    """A chunk of a batch: [(due, claim)], with `claims`, the
+    `history.Chunk` of its claims (in key order)."""
+
+    def __init__(self, pairs):
+        list.__init__(self, pairs)
+        self.claims = history.Chunk(c for _, c in pairs)
+
+
 def _lost_all(chunk):
     """Whether every claim of `chunk` ([(due, claim)]), none won, was
     inserted by another process (none was held back here)."""
@@ -1013,7 +1022,8 @@ class Dispatcher(object):
         fails: the caller keeps them for later."""
         claims = sorted(((due, self._claim(due, now, early)) for due in dues),
                         key=lambda pair: history.claim_key(pair[1]))
-        chunks = [claims[first:first + CLAIM_CHUNK]
+        # [(due, claim)] with its claims' `history.Chunk`.
+        chunks = [_Pairs(claims[first:first + CLAIM_CHUNK])
                   for first in range(0, len(claims), CLAIM_CHUNK)]
         if len(chunks) > 1:
             first = self.draw(len(chunks))
@@ -1032,8 +1042,8 @@ class Dispatcher(object):
                 chunk = todo[n]
                 began = _time.time()
                 try:
-                    won = history.claim(env, [c for _, c in chunk],
-                                        self.runner, now, busy=busy,
+                    won = history.claim(env, chunk.claims, self.runner,
+                                        now, busy=busy,
                                         ended=self.registry.ended)
                 except Exception as e:
                     # The dues deferred so far are not claimed either.
@@ -1062,7 +1072,7 @@ class Dispatcher(object):
         (their claims then tell)."""
         try:
             counts = history.claimed_counts(
-                env, [[c for _, c in chunk] for chunk in chunks])
+                env, [chunk.claims for chunk in chunks])
         except Exception as e:
             env.log.debug('TracCron: could not read which chunks are '
                           'claimed (%s: %s)', type(e).__name__, e)

@@ -202,6 +202,19 @@ def claim_key(claim):
     return claim.task, claim.schedule, claim.fire_time, claim.attempt
 
 
+class Chunk(list):
+    """Claims in key order (`claim_key`), claimed together: on PostgreSQL
+    the literals of their keys' arrays are made once, however often the
+    chunk is claimed or counted (`claimed_counts`)."""
+
+    _arrays = None
+
+    def key_arrays(self):
+        if self._arrays is None:
+            self._arrays = _pg_columns(self, _KEY_COLUMNS, 'ttii')
+        return self._arrays
+
+
 #: Attempts of a claim that the database aborted to break a deadlock.
 CLAIM_ATTEMPTS = 5
 
@@ -220,8 +233,10 @@ def claim(env, claims, runner, now, busy=False, ended=None):
 
     Rows are inserted in key order, so that processes claiming the same
     occurrences lock the index in the same order; a transaction the
-    database still aborts as a deadlock victim is tried again."""
-    claims = sorted(claims, key=claim_key)
+    database still aborts as a deadlock victim is tried again. A `Chunk`
+    is in key order already."""
+    if not isinstance(claims, Chunk):
+        claims = Chunk(sorted(claims, key=claim_key))
     initial = [(c.status, c.message, c.started) for c in claims]
     for attempt in range(CLAIM_ATTEMPTS):
         try:
@@ -243,7 +258,12 @@ def claimed_counts(env, groups):
     once (only PostgreSQL does)."""
     if _dialect(env) != 'postgres' or not groups:
         return None
-    flat = [c for group in groups for c in group]
+    arrays = [group.key_arrays() if isinstance(group, Chunk) else
+              _pg_columns(group, _KEY_COLUMNS, 'ttii') for group in groups]
+    # The groups' literals joined (`{a,b}` and `{c}` make `{a,b,c}`).
+    keys = tuple('{%s}' % ','.join(a[i][1:-1] for a in arrays
+                                   if len(a[i]) > 2)
+                 for i in range(len(_KEY_COLUMNS)))
     index = [n for n, group in enumerate(groups) for _ in group]
     counts = [0] * len(groups)
     # In a transaction of its own: no snapshot outlives this read.
@@ -253,7 +273,7 @@ def claimed_counts(env, groups):
                 "%s::bigint[], %s::integer[], %s::integer[]) AS "
                 "k(task, schedule, fire_time, attempt, n) JOIN cron_history "
                 "h USING (task, schedule, fire_time, attempt) GROUP BY k.n",
-                _pg_columns(flat, _KEY_COLUMNS, 'ttii') + (_pg_ints(index),)):
+                keys + (_pg_ints(index),)):
             counts[n] = count
     return counts
 
@@ -274,8 +294,7 @@ def _is_deadlock(e):
 def _claim(env, claims, runner, now, busy=False, ended=None):
     dialect = _dialect(env)
     # PostgreSQL: the arrays of the claims' keys serve both statements.
-    columns = _pg_columns(claims, _KEY_COLUMNS, 'ttii') \
-        if dialect == 'postgres' else None
+    columns = claims.key_arrays() if dialect == 'postgres' else None
     with env.db_transaction as db:
         lost = ()
         if any(c.max_instances for c in claims):
@@ -383,6 +402,7 @@ _CLAIMED = ("(SELECT count(*) FROM cron_history WHERE "
 
 
 @functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def _lock_key(task):
     """The second key of the advisory lock of `task`: 32 bits of its
     SHA-1 (two tasks that share it only wait for each other)."""
