@@ -502,7 +502,9 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
     """Run `tasks` on the per-second schedule in `processes` cron ticker
     processes on the database `uri` for `seconds` whole seconds; return
     the figures of `run_figures` with the CPU µs per occurrence (every
-    process's user + system time over the window) and, with `count_sql`
+    process's user + system time over the window, by the runs that
+    started in it: behind its runs, a process starts those of the window
+    later) and, with `count_sql`
     seconds, the SQL statements per occurrence counted in Trac's
     debug_sql log over that many more seconds."""
     env_path = make_env(
@@ -518,9 +520,9 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
         first = (int(time.time()) + 2) * S
         last = first + (seconds - 1) * S
         time.sleep(max(0, first / S - time.time() - 0.5))
-        cpu = tickers.cpu_seconds()
+        cpu, began = tickers.cpu_seconds(), time.time()
         time.sleep(max(0, last / S - time.time() + 0.5))
-        cpu = tickers.cpu_seconds() - cpu
+        cpu, ended = tickers.cpu_seconds() - cpu, time.time()
         statements = sql_statements(env_path, tickers, processes,
                                     count_sql) if count_sql else None
         _settle(env_path, tasks, first, last)
@@ -529,10 +531,11 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
     runs = [(t, fire, started) for t, fire, started, _ in executions(
         env_path)]
     figures = run_figures(runs, tasks, first, last)
+    started = sum(1 for _, _, at in runs if began * S <= at <= ended * S)
     figures.update({'tasks': len(tasks), 'processes': processes,
                     'seconds': seconds,
                     'cpu_us_per_occurrence': _round(
-                        cpu * S / figures['occurrences'], 1)})
+                        cpu * S / max(started, 1), 1)})
     if count_sql:
         figures['sql_per_occurrence'] = None if statements is None else \
             _round(statements / (float(count_sql) * len(tasks)), 3)
@@ -541,8 +544,8 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
 
 
 def _settle(env_path, tasks, first, last, quiet=3.0, longest=90.0):
-    """Wait until the occurrences of `tasks` in [`first`, `last`] have
-    started, or none more started for `quiet` seconds (an occurrence that
+    """Wait until the per-second occurrences of `tasks` in [`first`,
+    `last`] have started, or none more started for `quiet` seconds (an occurrence that
     starts later than misfire_grace, 60 s, is missed), `longest` at
     most: behind its runs, a process claims them late rather than skip
     them, and the last ones start once it has caught up."""

@@ -294,51 +294,62 @@ def test_what_is_left_for_later_is_done_when_no_run_is_due_for_long():
 
 def stepped_workers():
     """Workers whose runs are due (their clock stands past 1000.5) and
-    whose grace passes only as the test moves `mono[0]` (seconds);
-    returns them and `mono`."""
+    whose grace (0.1 ms) passes only as the test moves `mono[0]`
+    (seconds); returns them and `mono`."""
     mono = [0.0]
     return Workers(idle=5, time=lambda: 1001.0, monotonic=lambda: mono[0],
-                   busy=False), mono
+                   grace=0.0001, busy=False), mono
 
 
-def step_until_still(mono, count, seconds=0.002, steps=40):
-    """Move `mono` on by `seconds` at a time, letting the threads take
-    the runs due, until `count()` is unchanged for 5 steps (`steps` at
-    most); returns `count()`."""
+def step_until_still(mono, count, seconds=0.0002, steps=60):
+    """Move `mono[0]` on by `seconds` at a time, each time waiting for the
+    threads to take the runs due (0.5 s at most), until `count()` stays
+    the same for 3 steps (`steps` at most); returns `count()`."""
     seen, still = count(), 0
     for _ in range(steps):
         mono[0] += seconds
-        time.sleep(0.02)
+        deadline = time.time() + 0.5
+        while count() == seen and time.time() < deadline:
+            time.sleep(0.005)
         now = count()
         still = still + 1 if now == seen else 0
         seen = now
-        if still >= 5:
+        if still >= 3:
             break
     return seen
 
 
-def test_threads_that_all_run_what_began_just_now_get_no_more_threads():
-    """Quick runs that wait for the interpreter look slow: a thread more
-    for each would make thousands. Once THREADS_FREE threads run what
-    began less than SLOW ago, the runs due wait for one of them; once
-    these are slow (waiting for a server, say), threads are started for
-    the runs due again."""
-    workers, mono = stepped_workers()
-    release = threading.Event()
+def blocked_runs(workers, count, release):
+    """Queue `count` runs that each wait for `release`; returns the list
+    of the runs started."""
     started = []
 
     def task(i):
         started.append(i)
         release.wait(30)
 
+    for i in range(count):
+        workers.spawn_at(1000.5, 'run', task, i)
+    return started
+
+
+def test_threads_that_all_run_what_began_just_now_get_no_more_threads():
+    """Quick runs that wait for the interpreter look slow: a thread more
+    for each would make thousands. Once THREADS_FREE threads run what
+    began less than SLOW ago, the runs due wait for one of them; once
+    these are slow (they wait for a server, say), threads are started for
+    the runs due again."""
+    workers, mono = stepped_workers()
+    release = threading.Event()
     extra = 4
     try:
-        for i in range(dispatcher.THREADS_FREE + extra):
-            workers.spawn_at(1000.5, 'run', task, i)
-        # Each grace passed: one more thread, up to THREADS_FREE (well
-        # within SLOW of the first).
-        assert step_until_still(mono, lambda: len(started)) == \
+        started = blocked_runs(workers, dispatcher.THREADS_FREE + extra,
+                               release)
+        # Each grace passed: one more thread, up to THREADS_FREE (within
+        # SLOW of the first).
+        assert step_until_still(mono, lambda: len(started), steps=40) == \
             dispatcher.THREADS_FREE
+        assert mono[0] < dispatcher.SLOW
         assert workers.behind()
         # SLOW later, the runs going on are slow: the others start.
         mono[0] += dispatcher.SLOW
@@ -365,6 +376,8 @@ def test_the_workers_tell_once_the_runs_due_have_all_started():
         assert workers.behind(caught_up.set)
         time.sleep(0.05)
         assert ran == [] and not caught_up.is_set()
+        # Asked again without a callback: the one given is kept.
+        assert workers.behind()
         mono[0] += 0.01
         assert caught_up.wait(10)
         wait_until(lambda: len(ran) == 3)
@@ -389,6 +402,9 @@ def test_a_ticker_behind_its_runs_claims_nothing_until_they_have_started(
                       monotonic=lambda: mono[0], busy=False)
     release = threading.Event()
     registry = RunRegistry(env.path, clock=clock, auto=False)
+    with pytest.raises(ValueError):
+        Ticker(env.path, lambda: env, clock=clock, spawn=inline_spawn,
+               workers=workers)
     ticker = Ticker(env.path, lambda: env, clock=clock, config_check=None,
                     lead=0.05, registry=registry, workers=workers)
     try:
@@ -558,6 +574,17 @@ def test_runs_whose_end_waits_do_not_hold_back_the_next_occurrences():
     assert held == [(at(n), 'running') for n in range(count)]
     assert len(RecorderTask.calls) == count
     assert after == [(at(n), 'success') for n in range(count)]
+
+
+def test_a_run_whose_end_never_begins_counts_again_at_last():
+    """An end that waits for a thread twice ENDED_GRACE after its task
+    returned (it fails before it begins, say) counts again: max_instances
+    bounds the runs whose ends never come."""
+    grace = int(dispatcher.ENDED_GRACE)
+    held, after = ends_held(range(2 * grace + 2))
+    assert [status for _, status in held] == \
+        ['running'] * (2 * grace + 1) + ['skipped']
+    assert len(RecorderTask.calls) == 2 * grace + 1
 
 
 def test_a_run_whose_end_is_handled_too_long_counts_again():

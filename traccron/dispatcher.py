@@ -44,21 +44,22 @@ LATER_MAX = 1.0
 #: A run whose task has returned no longer takes a place of
 #: max_instances in its process while its end waits (`later`) and is
 #: handled (the listeners, the outcome), for ENDED_GRACE seconds of
-#: handling at most: past that (a listener that hangs) it counts again,
-#: so that max_instances still bounds the runs whose ends pile up.
+#: handling, and twice that since its task returned, at most: past that
+#: (a listener that hangs, an end that never began) it counts again, so
+#: that max_instances still bounds the runs whose ends pile up.
 ENDED_GRACE = 5.0
 #: The leader takes a run due itself (none came back from its run for
-#: `GRACE`), and another thread then leads, as long as fewer than
-#: THREADS_FREE threads run what began less than SLOW seconds ago: the
-#: others run slow tasks, which wait (for a server, a lock) and leave the
-#: interpreter to the runs due. Threads that all run what began just now
-#: are not slow but take turns at the interpreter lock: one more would
-#: start no run sooner, and slow them all down (at 6,000 runs a second
-#: on two processors, 12,000 threads each waited seconds for its turn).
-#: The runs due then wait for a thread back from its run, or for one of
-#: these runs to become slow.
+#: `GRACE`), and another thread then leads, unless the threads are
+#: crowded: THREADS_FREE of them run what began less than SLOW seconds
+#: ago. Quick runs that take turns at the interpreter lock look slow to
+#: the leader: one more thread would start no run sooner, and slow them
+#: all down (at 6,000 runs a second on two processors, 12,000 threads
+#: each waited seconds for its turn). The runs due then wait for a thread
+#: back from its run, or for these runs to become slow (tasks waiting for
+#: a server or a lock: 1,000 of them due at once all start within
+#: 1.3 s, as they did without the bound).
 THREADS_FREE = 16
-SLOW = 0.1
+SLOW = 0.02
 #: A timed wait may end late (0.2 ms on some virtual machines): the
 #: thread that waits for the first run of an instant wakes as late as
 #: its waits ended lately (at first LATE_FIRST, at most LATE_MAX seconds)
@@ -222,6 +223,7 @@ class Workers(object):
                         return
                     self._heap.remove(entry)    # nobody will run it
                     heapq.heapify(self._heap)
+                    self._taken_one(self._time())
                 raise
 
     def later(self, target, *args):
@@ -266,7 +268,8 @@ class Workers(object):
         with self._lock:
             if not self._heap or self._heap[0][0] > self._time():
                 return False
-            self._caught_up = caught_up
+            if caught_up is not None:
+                self._caught_up = caught_up
             return True
 
     def _taken_one(self, now):
@@ -431,16 +434,18 @@ class Workers(object):
 
     def _crowded(self, mono):
         """Seconds before the leader may take a run itself, which makes
-        one more thread run (the lock is held): none while fewer than
-        `THREADS_FREE` threads run what began less than `SLOW` ago, or a
-        thread is idle; else until one of these runs becomes slow."""
+        one more thread run (the lock is held): none unless the threads
+        are crowded (`THREADS_FREE`); else until fewer of them run what
+        began less than `SLOW` ago."""
         if self._running < THREADS_FREE or self._idle:
             return 0.0
-        young = [began for began in self._began.values()
-                 if mono - began < SLOW]
-        if len(young) < THREADS_FREE:
-            return 0.0
-        return min(young) + SLOW - mono
+        # The runs began in this order: the youngest last.
+        for n, began in enumerate(reversed(self._began.values())):
+            if mono - began >= SLOW:
+                return 0.0
+            if n + 1 == THREADS_FREE:
+                return began + SLOW - mono
+        return 0.0
 
     def _hold(self, entry):
         """Wait busy for the time of `entry`, taken ahead of it (less than
@@ -570,16 +575,19 @@ class RunRegistry(object):
         process's runs of `tasks` whose task has returned, and whose end
         waits for a thread (`Workers.later`: behind the runs due, in a
         busy process) or began to be handled less than `ENDED_GRACE`
-        seconds ago: their rows are going on still, and they no longer
-        take a place of `max_instances` (`history.claim`)."""
-        since = now_us(self.clock) - int(ENDED_GRACE * SECOND)
+        seconds ago, twice that since the task returned at most: their
+        rows are going on still, and they no longer take a place of
+        `max_instances` (`history.claim`)."""
+        now = now_us(self.clock)
+        since = now - int(ENDED_GRACE * SECOND)
+        returned = now - int(2 * ENDED_GRACE * SECOND)
         with self._lock:
             if not self._by_task:
                 return ()
             found = set()
             for task in tasks:
                 for run in self._by_task.get(task, {}).values():
-                    if run.ended is not None and \
+                    if run.ended is not None and run.ended >= returned and \
                             self._ending.get(run.id, since) >= since:
                         found.add((run.task_id, run.schedule,
                                    run.fire_time, run.attempt))

@@ -402,7 +402,6 @@ _CLAIMED = ("(SELECT count(*) FROM cron_history WHERE "
 
 
 @functools.lru_cache(maxsize=65536)
-@functools.lru_cache(maxsize=4096)
 def _lock_key(task):
     """The second key of the advisory lock of `task`: 32 bits of its
     SHA-1 (two tasks that share it only wait for each other)."""

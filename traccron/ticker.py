@@ -107,6 +107,8 @@ class Ticker(object):
         spawn_at = None
         self._later = None
         self._workers = None
+        if spawn is not None and workers is not None:
+            raise ValueError('give spawn or workers, not both')
         if spawn is None:
             # (Tests give workers on their clock, which start the runs at
             # their time.)
