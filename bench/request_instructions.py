@@ -13,7 +13,8 @@ valgrind's callgrind: unlike requests per second, the count does not
 depend on what else the machine is doing. Each side runs twice, with 0
 and with N requests after a warm-up, and the difference divided by N is
 the cost of one request (Trac's own dispatch, with the full garbage
-collection it runs after each request). Target: with the plugin >= 98%
+collection it runs after each request); every process counted has the
+same hash seed, so that dicts and sets are laid out alike. Target: with the plugin >= 98%
 of the throughput without, i.e. instructions without / with >= 0.98.
 Prints figures; not a test.
 
@@ -37,6 +38,19 @@ from idle_cost import daily_schedules
 from tracd import clean_environ
 
 TARGET_RATIO = 0.98
+#: The same code measured 0.9962 to 0.9998 on this machine (5 December
+#: 2026, random hash seeds: each process lays its dicts and sets out
+#: differently). The processes now share one seed, but the ratio of
+#: bench._common.BEFORE was measured with random ones: "no worse" allows
+#: that spread.
+SPREAD = 0.004
+
+
+def environ():
+    """`clean_environ()`, with one hash seed for every process counted."""
+    env = clean_environ()
+    env['PYTHONHASHSEED'] = '1'
+    return env
 
 # Dispatches requests in-process through Trac's WSGI entry point.
 DISPATCH = '''
@@ -72,7 +86,7 @@ def instructions(script, env_path, requests, out_dir):
     proc = subprocess.run(
         ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
          sys.executable, script, env_path, str(requests)],
-        capture_output=True, text=True, env=clean_environ())
+        capture_output=True, text=True, env=environ())
     found = re.search(r'Collected : (\d+)', proc.stderr)
     if proc.returncode != 0 or not found:
         raise RuntimeError('callgrind failed:\n' + proc.stderr[-2000:])
@@ -85,7 +99,7 @@ def nanoseconds(script, env_path, requests, out_dir):
     minute or two."""
     proc = subprocess.run([sys.executable, script, env_path, str(requests)],
                           check=True, capture_output=True, text=True,
-                          env=clean_environ())
+                          env=environ())
     return int(proc.stdout.split()[-1])
 
 
@@ -139,7 +153,9 @@ def main():
         'throughput_ratio': round(ratio, 4),
         'target_ratio': TARGET_RATIO,
         'target_met': ratio >= TARGET_RATIO,
-        'no_worse_than_before': ratio >= bench.BEFORE['instructions_ratio'],
+        'no_worse_than_before':
+            ratio >= bench.BEFORE['instructions_ratio'] - SPREAD,
+        'spread': SPREAD,
     }
     print('%s, %d requests of /wiki/WikiStart after a warm-up '
           '(%.0f s)' % ('wall time' if options.smoke else 'callgrind',
@@ -154,8 +170,10 @@ def main():
               100.0 * (per_request['with'] / per_request['without'] - 1)))
     bench.verdict('throughput with/without >= %.2f' % TARGET_RATIO,
                   figures['target_met'], options.smoke)
-    bench.verdict('no worse than at %s (ratio %.4f)' % (
-        bench.BEFORE['date'], bench.BEFORE['instructions_ratio']),
+    bench.verdict('no worse than at %s (ratio %.4f, give or take %.3f, '
+                  'the spread of one code\'s ratios here)' % (
+                      bench.BEFORE['date'], bench.BEFORE['instructions_ratio'],
+                      SPREAD),
         figures['no_worse_than_before'], options.smoke)
     if not options.no_save:
         bench.save('request_instructions', figures)
