@@ -545,10 +545,11 @@ def traccron_workload(workdir, egg, uri, tasks, processes, seconds,
 
 def _settle(env_path, tasks, first, last, quiet=3.0, longest=90.0):
     """Wait until the per-second occurrences of `tasks` in [`first`,
-    `last`] have started, or none more started for `quiet` seconds (an occurrence that
-    starts later than misfire_grace, 60 s, is missed), `longest` at
-    most: behind its runs, a process claims them late rather than skip
-    them, and the last ones start once it has caught up."""
+    `last`] have started, or none more started for `quiet` seconds (an
+    occurrence that starts later than misfire_grace, 60 s, is missed),
+    `longest` at most: behind its runs, a process claims them late
+    rather than skip them, and the last ones start once it has caught
+    up."""
     wanted = len(tasks) * ((last - first) // S + 1)
     time.sleep(1.5)
     seen, since, deadline = -1, time.time(), time.time() + longest

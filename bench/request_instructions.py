@@ -14,8 +14,9 @@ depend on what else the machine is doing. Each side runs twice, with 0
 and with N requests after a warm-up, and the difference divided by N is
 the cost of one request (Trac's own dispatch, with the full garbage
 collection it runs after each request); every process counted has the
-same hash seed, so that dicts and sets are laid out alike. Target: with the plugin >= 98%
-of the throughput without, i.e. instructions without / with >= 0.98.
+same hash seed, so that dicts and sets are laid out alike. Target: with
+the plugin >= 98% of the throughput without, i.e. instructions without
+/ with >= 0.98.
 Prints figures; not a test.
 
 Run from the checkout: `.venv/bin/python bench/request_instructions.py`

@@ -32,8 +32,9 @@ from traccron import ticker as ticker_module
 from traccron.ticker import LEAD_MAX, Ticker
 
 from databases import fresh_database, skip_unless
-from support import (FakeClock, HoldingListener, StubTask, gone_pid, inline_spawn, make_env, make_stub,
-                     primed_ticker, rows, tick_at, utc)
+from support import (FakeClock, HoldingListener, StubTask, gone_pid,
+                     inline_spawn, make_env, make_stub, primed_ticker, rows,
+                     tick_at, utc)
 
 T0 = utc(2027, 3, 1, 1)
 S = 1000000

@@ -340,9 +340,9 @@ SCHEMA = [
         How many runs of the task may go on at once. An occurrence that
         comes while that many are running is recorded `skipped`. A run
         counts until its task returns, in the process that runs it (its
-        listeners and its outcome may wait for a thread, then take 5 s
-        at most); in the other processes, until its outcome is
-        written.""",
+        listeners and its outcome may wait for a thread, then take 5 s;
+        10 s after the task returned at most); in the other processes,
+        until its outcome is written.""",
             _TASK, minimum=1, maximum=10 ** 6),
     Setting('TASK.run_mode', 'choice', 'cluster', """
         `cluster`: each occurrence runs once among all processes sharing
