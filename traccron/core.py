@@ -203,7 +203,8 @@ class Core(Component):
         release = None
         notes = list(notes)
         if run.id is not None:
-            (registry or registry_for(self.env.path)).ending(run)
+            registry = registry or registry_for(self.env.path)
+            registry.ending(run)
         try:
             if not run.success and retry is not None:
                 release = self._plan_retry(retry, run, notes)
@@ -219,7 +220,6 @@ class Core(Component):
             run.message = '\n'.join(filter(None, [run.message] + notes))
         if run.id is not None:
             env = finish_env() if callable(finish_env) else finish_env
-            registry = registry or registry_for(self.env.path)
             if captured is not None:
                 self._store_log(env or self.env, captured)
             # A success with no retry to hand out need not wait for its

@@ -253,13 +253,12 @@ def claim(env, claims, runner, now, busy=False, ended=None):
 
 
 def claimed_counts(env, groups):
-    """How many claims of each of `groups` (lists of `Claim`) have a row
+    """How many claims of each of `groups` (`Chunk`s) have a row
     already, in one read; `None` when the database cannot tell so at
     once (only PostgreSQL does)."""
     if _dialect(env) != 'postgres' or not groups:
         return None
-    arrays = [group.key_arrays() if isinstance(group, Chunk) else
-              _pg_columns(group, _KEY_COLUMNS, 'ttii') for group in groups]
+    arrays = [group.key_arrays() for group in groups]
     # The groups' literals joined (`{a,b}` and `{c}` make `{a,b,c}`).
     keys = tuple('{%s}' % ','.join(a[i][1:-1] for a in arrays
                                    if len(a[i]) > 2)

@@ -16,7 +16,7 @@ from trac.core import Component, ExtensionPoint, implements
 
 from traccron.api import (IHistoryTaskExecutionStore, ITaskEventListener,
                           current_run)
-from traccron.config import SECTION, CronConfig
+from traccron.config import CronConfig
 from traccron.core import Core
 from traccron.history import DbHistoryStore
 from traccron.notification import CronMailer, CronMailEvent
@@ -71,9 +71,9 @@ class EmailTaskEvent(Component):
         pass
 
     def onEndTask(self, task, success):
-        if not self.config.get(SECTION, 'email_task_event.recipient').strip():
-            return      # (the quick answer of every run's end, by default)
         config = CronConfig(self.env)
+        if not config.get_email_notifier_task_recipient().strip():
+            return      # (the quick answer of every run's end, by default)
         recipients = config.get_email_notifier_task_recipient_list()
         if not recipients:
             return
